@@ -1,0 +1,1 @@
+//! Constraint witnesses over a change. Being written.
