@@ -10,7 +10,9 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
-[ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || missing+=(busybox-static)
+if ! { [ -x /bin/busybox ] && (ldd /bin/busybox 2>&1 || true) | grep -qE "not a dynamic|statically linked"; }; then
+  missing+=(busybox-static)
+fi
 command -v git >/dev/null || missing+=(git)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 if [ "${FLEET_SKIP_BROWSER:-0}" != 1 ]; then

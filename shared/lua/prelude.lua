@@ -27,7 +27,10 @@ local PREFIX = ARGV[3]
 local function order_key(id) return PREFIX .. 'order:' .. id end
 local function ready_key(task_type, priority) return PREFIX .. 'ready:' .. task_type .. ':' .. priority end
 local function marker_key(task_type) return PREFIX .. 'marker:' .. task_type end
-local function worker_orders_key(worker) return PREFIX .. 'worker:' .. worker .. ':orders' end
+local function worker_key(worker) return PREFIX .. 'worker:' .. worker end
+local function question_key(qid) return PREFIX .. 'question:' .. qid end
+local function pending_questions_key() return PREFIX .. 'questions:pending' end
+local function worker_orders_key(worker) return worker_key(worker) .. ':orders' end
 -- An order's own lists hang off its hash key, so they follow it wherever it is named.
 local function history_of(okey) return okey .. ':history' end
 local function log_of(okey) return okey .. ':log' end
@@ -85,12 +88,25 @@ local function fence(okey, token)
   return nil
 end
 
--- Drops the lease bookkeeping of a leased order.
+-- A question whose asker lost its lease can no longer be answered: mark it stale.
+local function stale_question(okey)
+  local qid = redis.call('HGET', okey, 'pending_question')
+  if not qid then return end
+  local qkey = question_key(qid)
+  if redis.call('HGET', qkey, 'state') == 'pending' then
+    redis.call('HSET', qkey, 'state', 'stale', 'closed_at', NOW)
+  end
+  redis.call('ZREM', pending_questions_key(), qid)
+  redis.call('HDEL', okey, 'pending_question')
+end
+
+-- Drops the lease bookkeeping of a leased order (and stales its pending question).
 local function release_lease(okey, id, leases_key)
   redis.call('ZREM', leases_key, id)
   local worker = redis.call('HGET', okey, 'worker')
   if worker then redis.call('SREM', worker_orders_key(worker), id) end
   redis.call('HDEL', okey, 'token', 'lease_deadline', 'lease_note')
+  stale_question(okey)
 end
 
 -- Puts an order back at the head of its ready list: it already waited its turn once.

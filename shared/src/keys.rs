@@ -127,6 +127,12 @@ impl Keys {
         self.key("events")
     }
 
+    /// LIST of recent alerts (JSON, newest first, capped): constraint violations, monitored
+    /// orders, lost workers — what the dashboard's alerts panel shows.
+    pub fn alerts(&self) -> String {
+        self.key("alerts")
+    }
+
     /// HASH of counters: enqueued, claimed, succeeded, failed, dead, retried, cancelled, requeued.
     pub fn stats(&self) -> String {
         self.key("stats")

@@ -9,18 +9,25 @@
 //! The flow of an order, the keys and the scripts are described in docs/architecture.md and
 //! docs/redis-keys.md.
 
+pub mod alerts;
+pub mod clarification;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod definition;
 pub mod error;
+pub mod events;
 pub mod keys;
 pub mod order;
 pub mod queue;
+pub mod registry;
 pub mod state;
 pub mod telemetry;
+pub mod units;
 
 pub use clock::Clock;
 pub use connection::RedisHandle;
+pub use definition::Definition;
 pub use error::ValidationError;
 pub use keys::{FleetName, Keys};
 pub use order::{BranchName, NewOrder, OrderId, Priority, RepoUrl, TaskType, WorkOrder};

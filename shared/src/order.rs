@@ -145,6 +145,9 @@ pub struct NewOrder {
     /// Seconds the agent may run.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// Seconds a clarification question may wait for a person; overrides the definition's.
+    #[serde(default)]
+    pub clarification_timeout_secs: Option<u64>,
 }
 
 /// A validated order. Immutable once enqueued: its mutable state lives beside it in Redis.
@@ -162,6 +165,9 @@ pub struct WorkOrder {
     pub labels: Vec<String>,
     pub max_attempts: u32,
     pub timeout_secs: u64,
+    /// Overrides the definition's clarification timeout when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clarification_timeout_secs: Option<u64>,
     /// Milliseconds since the Unix epoch.
     pub created_at_ms: i64,
 }
@@ -212,6 +218,15 @@ impl NewOrder {
                 format!("must be between 1 and {} seconds", MAX_TIMEOUT.as_secs()),
             ));
         }
+        if let Some(secs) = self.clarification_timeout_secs
+            && !(10..=7 * 24 * 3600).contains(&secs)
+        {
+            return Err(ValidationError::new(
+                "clarification_timeout_secs",
+                secs.to_string(),
+                "must be between 10 seconds and 7 days",
+            ));
+        }
         Ok(WorkOrder {
             schema_version: ORDER_SCHEMA_VERSION,
             id,
@@ -223,6 +238,7 @@ impl NewOrder {
             labels,
             max_attempts,
             timeout_secs,
+            clarification_timeout_secs: self.clarification_timeout_secs,
             created_at_ms,
         })
     }
@@ -446,6 +462,7 @@ mod tests {
             labels: vec!["team:core".into()],
             max_attempts: Some(2),
             timeout_secs: Some(600),
+            clarification_timeout_secs: None,
         }
     }
 

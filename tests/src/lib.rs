@@ -4,6 +4,9 @@
 //! - [`TestFleet`]: that server plus a queue with an injected clock.
 #![allow(clippy::unwrap_used)]
 
+pub mod controller;
+pub mod git_fixtures;
+pub mod images;
 pub mod redis_server;
 
 use fleet_shared::queue::QueueSettings;
@@ -75,4 +78,18 @@ pub fn order(task_type: TaskType, priority: Priority) -> WorkOrder {
     }
     .validate(OrderId::generate(), T0)
     .unwrap()
+}
+
+/// Path of one of the workspace's binaries (`fleet-controller`, `fleet-worker`), built by
+/// `cargo test --workspace` next to this test binary.
+pub fn bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/it-<hash> → target/<profile>/<name>
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests with `cargo test --workspace` (or `cargo build --bins` first)",
+        path.display()
+    );
+    path
 }

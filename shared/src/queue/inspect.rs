@@ -117,6 +117,14 @@ impl Queue {
             .collect()
     }
 
+    /// The last `tail` lines of the agent output captured for the order, oldest first.
+    pub async fn order_log(&self, id: &OrderId, tail: usize) -> QueueResult<Vec<String>> {
+        let mut pipe = redis::pipe();
+        pipe.lrange(self.keys.order_log(id), -(tail.max(1) as isize), -1);
+        let (lines,): (Vec<String>,) = self.query(&pipe).await?;
+        Ok(lines)
+    }
+
     /// Depth of every ready list and size of every other place, in one round trip.
     pub async fn depths(&self) -> QueueResult<QueueDepths> {
         let mut pipe = redis::pipe();

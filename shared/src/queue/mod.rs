@@ -8,6 +8,7 @@
 mod backoff;
 mod inspect;
 mod maintenance;
+mod output;
 pub(crate) mod scripts;
 mod transitions;
 
@@ -156,7 +157,7 @@ impl Queue {
     }
 
     /// Runs one script with the common leading arguments (now, events maxlen, prefix).
-    async fn run<T: FromRedisValue>(
+    pub(crate) async fn run<T: FromRedisValue>(
         &self,
         script: &redis::Script,
         keys: &[String],
@@ -184,7 +185,7 @@ impl Queue {
     }
 
     /// Plain commands (reads, pipelines) on the shared connection.
-    async fn query<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> QueueResult<T> {
+    pub(crate) async fn query<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> QueueResult<T> {
         let mut conn = self.redis.conn().await?;
         match pipe.query_async(&mut conn).await {
             Ok(value) => Ok(value),

@@ -50,6 +50,10 @@ pub struct Scripts {
     pub retry: Script,
     pub progress: Script,
     pub lock: Script,
+    pub lost_workers: Script,
+    pub ask: Script,
+    pub answer: Script,
+    pub resume: Script,
 }
 
 pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -66,6 +70,10 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     retry: build(include_str!("../../lua/retry.lua")),
     progress: build(include_str!("../../lua/progress.lua")),
     lock: build(include_str!("../../lua/lock.lua")),
+    lost_workers: build(include_str!("../../lua/lost_workers.lua")),
+    ask: build(include_str!("../../lua/ask.lua")),
+    answer: build(include_str!("../../lua/answer.lua")),
+    resume: build(include_str!("../../lua/resume.lua")),
 });
 
 /// Prelude + body: one script text, so each transition stays one atomic EVALSHA.

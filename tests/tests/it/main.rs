@@ -1,5 +1,13 @@
 //! Integration tests: one binary, a module per area.
 #![allow(clippy::unwrap_used)]
 
+mod api;
+mod cli;
+mod definitions;
+mod executor_docker;
+mod executor_process;
+mod git;
+mod maintenance;
 mod queue;
 mod queue_invariants;
+mod witness;

@@ -11,6 +11,8 @@
 //!   process group with rlimits, and a loud warning that it is not isolated.
 
 pub mod docker;
+mod lines;
+mod prepare;
 pub mod process;
 
 use std::collections::BTreeMap;
@@ -26,6 +28,10 @@ pub const LABEL_MANAGED: &str = "io.fleet.managed";
 pub const LABEL_WORKER: &str = "io.fleet.worker";
 pub const LABEL_ORDER: &str = "io.fleet.order";
 pub const LABEL_PHASE: &str = "io.fleet.phase";
+
+/// How long a sandbox gets between SIGTERM and SIGKILL when it is stopped for a timeout or a
+/// cancel. A worker's shutdown drain must allow at least this much per run.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// One phase of an order, ready to run.
 #[derive(Debug, Clone)]
@@ -113,7 +119,7 @@ pub struct RunOutcome {
     pub peak_memory_bytes: Option<u64>,
     /// CPU time used, where the executor can measure it.
     pub cpu_time: Option<Duration>,
-    /// True when the sandbox ran without isolation (plain process fallback).
+    /// False when the sandbox ran without isolation (the plain process fallback).
     pub isolated: bool,
 }
 

@@ -1,0 +1,147 @@
+//! Recording how an order ended, in Redis, robustly: a result must survive a Redis blip, and a
+//! result from a worker that lost its lease is refused (fenced) and dropped.
+
+use std::future::Future;
+use std::time::Duration;
+
+use fleet_shared::definition::{Definition, Feedback, TrustLevel};
+use fleet_shared::queue::{FailOutcome, Lease, QueueResult};
+use fleet_shared::{FailureReason, Queue, QueueError};
+
+use crate::pipeline::Outcome;
+
+/// Writes the outcome to the queue (complete or fail), raising the alerts the definition asks
+/// for. Transient Redis failures are retried for up to one lease length.
+pub async fn record(queue: &Queue, lease: &Lease, outcome: Outcome, definition: &Definition) {
+    let id = &lease.order.id;
+    match outcome {
+        Outcome::Succeeded {
+            result,
+            needs_approval,
+        } => {
+            let done = retrying(lease, || queue.complete(lease, &result, needs_approval)).await;
+            match done {
+                Ok(state) => {
+                    tracing::info!(%state, branch = %result["branch"], "order completed");
+                    if definition.trust_level == TrustLevel::Monitored {
+                        let message = format!(
+                            "monitored worker {} pushed {}",
+                            lease.worker,
+                            result["branch"].as_str().unwrap_or("no branch")
+                        );
+                        alert(queue, lease, "monitored", &message).await;
+                    }
+                }
+                Err(e) => report_lost(e),
+            }
+        }
+        Outcome::Failed(failure) => {
+            if failure.reason == FailureReason::ConstraintViolation {
+                announce_violations(queue, lease, &failure.details).await;
+            }
+            match retrying(lease, || queue.fail(lease, &failure)).await {
+                Ok(FailOutcome::RetryAt(at)) => {
+                    tracing::warn!(reason = %failure.reason, retry_at = at, error = %failure.message, "order failed; it will be retried")
+                }
+                Ok(FailOutcome::Dead) => {
+                    tracing::error!(reason = %failure.reason, error = %failure.message, "order failed on its last attempt: dead")
+                }
+                Ok(FailOutcome::Failed) => {
+                    tracing::error!(reason = %failure.reason, error = %failure.message, "order failed permanently")
+                }
+                Err(e) => report_lost(e),
+            }
+        }
+        Outcome::Abandoned(why) => {
+            tracing::warn!(order.id = %id, reason = %why, "run stopped; nothing recorded");
+        }
+    }
+}
+
+/// Hands an order back to its queue without charging the attempt (drain).
+pub async fn hand_back(queue: &Queue, lease: &Lease) {
+    match retrying(lease, || {
+        queue.release(lease, "handed back: worker shutting down")
+    })
+    .await
+    {
+        Ok(()) => tracing::info!("order handed back to the queue"),
+        Err(e) => report_lost(e),
+    }
+}
+
+/// Each failed verdict goes where its constraint's feedback says: `alert` to the alerts panel
+/// and the events stream, `log` to the order's log.
+async fn announce_violations(queue: &Queue, lease: &Lease, details: &Option<serde_json::Value>) {
+    let Some(verdicts) = details
+        .as_ref()
+        .and_then(|d| d.get("verdicts"))
+        .and_then(|v| v.as_array())
+    else {
+        return;
+    };
+    for v in verdicts.iter().filter(|v| v["passed"] == false) {
+        let findings: Vec<String> = v["findings"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .map(|x| x["message"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let message = format!(
+            "constraint {} ({}) failed: {}",
+            v["constraint_id"].as_str().unwrap_or("?"),
+            v["witness"].as_str().unwrap_or("?"),
+            findings.join("; ")
+        );
+        let feedback: Option<Feedback> = serde_json::from_value(v["feedback"].clone()).ok();
+        if feedback == Some(Feedback::Log) {
+            let _ = queue
+                .append_log(&lease.order.id, &[format!("[fleet] {message}")], 10_000)
+                .await;
+        } else {
+            alert(queue, lease, "constraint_violation", &message).await;
+        }
+    }
+}
+
+async fn alert(queue: &Queue, lease: &Lease, kind: &str, message: &str) {
+    if let Err(e) = queue
+        .raise_alert(kind, Some(&lease.order.id), Some(&lease.worker), message)
+        .await
+    {
+        tracing::warn!(error = %e, "could not raise an alert");
+    }
+}
+
+fn report_lost(e: QueueError) {
+    match e {
+        QueueError::Fenced { state, holder, .. } => tracing::warn!(%state, %holder,
+            "result discarded: this worker lost the order's lease (it was cancelled or reclaimed)"),
+        other => {
+            tracing::error!(error = %other, "could not record the order's outcome; the reaper will requeue it when its lease expires")
+        }
+    }
+}
+
+/// Retries `op` on transient errors with backoff, for up to one lease length: past that the
+/// lease is gone anyway and the reaper owns the order.
+async fn retrying<T, F, Fut>(lease: &Lease, mut op: F) -> QueueResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = QueueResult<T>>,
+{
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < give_up => {
+                tracing::warn!(order.id = %lease.order.id, error = %e, retry_in = ?wait, "Redis unavailable; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
