@@ -7,9 +7,11 @@
 
 pub mod api;
 pub mod auth;
+pub mod clarifications;
 pub mod cli;
 pub mod dashboard;
 pub mod maintenance;
 pub mod metrics;
 pub mod orders;
+pub mod people;
 pub mod serve;

@@ -4,6 +4,8 @@
 -- KEYS[4] finished zset   KEYS[5] approvals zset   KEYS[6] events   KEYS[7] stats   KEYS[8] histograms
 -- ARGV[1..3] common   ARGV[4] order id   ARGV[5] fencing token   ARGV[6] result JSON
 -- ARGV[7] new state: succeeded | awaiting_approval   ARGV[8] retention of finished orders (ms)
+-- ARGV[9..] field/value pairs to record on the order (the definition and its trust settings,
+--           which approve.lua needs)
 -- Returns {'ok', state} | {'fenced', state, holder} | {'missing'}.
 local okey, id, target = KEYS[1], ARGV[4], ARGV[7]
 local refused = fence(okey, ARGV[5])
@@ -13,6 +15,7 @@ if not may_become(state, target) then return {'conflict', state} end
 local started = tonumber(redis.call('HGET', okey, 'started_at')) or NOW
 release_lease(okey, id, KEYS[2])
 redis.call('HSET', okey, 'result', ARGV[6])
+for i = 9, #ARGV - 1, 2 do redis.call('HSET', okey, ARGV[i], ARGV[i + 1]) end
 redis.call('HDEL', okey, 'reason', 'error')
 observe(KEYS[8], 'run', NOW - started)
 if target == 'awaiting_approval' then

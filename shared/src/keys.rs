@@ -184,9 +184,14 @@ impl Keys {
         self.key(&format!("answer:{question_id}"))
     }
 
-    /// STREAM of audited actions, trimmed by MINID to the retention.
-    pub fn audit(&self) -> String {
-        self.key("audit")
+    /// STREAM of one worker definition's audited actions, trimmed by MINID to its retention.
+    pub fn audit_stream(&self, definition: &str) -> String {
+        self.key(&format!("audit:{definition}"))
+    }
+
+    /// LIST of one order's audit entries (JSON, oldest first); expires with the retention.
+    pub fn order_audit(&self, id: &OrderId) -> String {
+        self.key(&format!("order:{id}:audit"))
     }
 
     /// HASH of trust records per definition (approved-in-a-row counts, escalations).

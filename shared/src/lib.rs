@@ -10,6 +10,8 @@
 //! docs/redis-keys.md.
 
 pub mod alerts;
+pub mod approval;
+pub mod audit;
 pub mod clarification;
 pub mod clock;
 pub mod config;

@@ -105,6 +105,13 @@ pub fn containers_labelled(label: &str) -> Vec<String> {
         .collect()
 }
 
+/// Force-removes every container that carries `label` (cleanup after a simulated crash).
+pub fn remove_containers_labelled(label: &str) {
+    for id in containers_labelled(label) {
+        docker(&["rm", "-f", &id]);
+    }
+}
+
 fn build(tag: &str, dockerfile: &str, files: &[(&Path, &str)]) {
     let context = tempfile::tempdir().expect("build context");
     let dir = context.path();

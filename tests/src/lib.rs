@@ -8,6 +8,7 @@ pub mod controller;
 pub mod git_fixtures;
 pub mod images;
 pub mod redis_server;
+pub mod worker;
 
 use fleet_shared::queue::QueueSettings;
 use fleet_shared::{

@@ -95,17 +95,33 @@ pub async fn follow(
                     reporter
                         .progress(percent.clamp(0.0, 100.0) as u8, &message)
                         .await;
+                    let detail = serde_json::json!({"progress": percent, "message": message});
+                    reporter.audit("agent_event", detail).await;
                 }
                 Ok(AgentEvent::Log { message }) => {
                     reporter.log(&[format!("[agent] {message}")]).await;
+                    let detail = serde_json::json!({"log": message});
+                    reporter.audit("agent_event", detail).await;
                 }
                 Ok(AgentEvent::Result { summary }) => report.summary = Some(summary),
                 Ok(AgentEvent::Question { id, text, choices }) => {
                     asked += 1;
                     let agent_id = id.unwrap_or_else(|| format!("q{asked}"));
+                    reporter
+                        .audit(
+                            "question",
+                            serde_json::json!({"id": agent_id, "text": text, "choices": choices}),
+                        )
+                        .await;
                     let answer = clarifier.ask(&agent_id, &text, &choices, &done).await;
                     match answer {
                         Ok(answer) => {
+                            reporter
+                                .audit(
+                                    "answer",
+                                    serde_json::json!({"id": agent_id, "answer": answer}),
+                                )
+                                .await;
                             write_answer(&answers_dir, &agent_id, &answer).await;
                             if answer.action == AnswerAction::TimedOut {
                                 report.unanswered = Some(text.clone());

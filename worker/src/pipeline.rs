@@ -91,10 +91,22 @@ impl Job {
         let workspace = match self.prepare_workspace(dirs).await {
             Ok(Ok(ws)) => ws,
             Ok(Err(e)) => {
+                self.reporter
+                    .audit("clone", json!({"ok": false, "error": e.to_string()}))
+                    .await;
                 return failure(FailureReason::CloneFailed, e.to_string(), !e.is_transient());
             }
             Err(outcome) => return outcome,
         };
+        self.reporter
+            .audit(
+                "clone",
+                json!({"ok": true, "base_commit": workspace.base_commit, "shallow": workspace.shallow,
+                    "mirror_reused": workspace.stats.mirror_reused,
+                    "fetch_ms": workspace.stats.fetch_time.as_millis() as u64,
+                    "clone_ms": workspace.stats.clone_time.as_millis() as u64}),
+            )
+            .await;
         tracing::info!(order.id = %self.order.id, shallow = workspace.shallow,
             mirror_reused = workspace.stats.mirror_reused,
             fetch_ms = workspace.stats.fetch_time.as_millis() as u64, "workspace ready");
@@ -157,6 +169,11 @@ impl Job {
                 Err(e) => return exec_failure(e),
             }
         }
+        for verdict in &verdicts {
+            self.reporter
+                .audit("witness", serde_json::to_value(verdict).unwrap_or_default())
+                .await;
+        }
         let violations: Vec<&Verdict> = verdicts.iter().filter(|v| !v.passed).collect();
         if !violations.is_empty() {
             let ids: Vec<&str> = violations
@@ -207,6 +224,13 @@ impl Job {
             }
             match self.commit_and_push(&workspace).await {
                 Ok(Ok(Some((sha, branch)))) => {
+                    self.reporter.audit("commit", json!({"sha": sha})).await;
+                    self.reporter
+                        .audit(
+                            "push",
+                            json!({"branch": branch, "sha": sha, "repo": self.order.repo}),
+                        )
+                        .await;
                     result["commit"] = json!(sha);
                     result["branch"] = json!(branch);
                 }
@@ -282,8 +306,24 @@ impl Job {
             self.reporter.clone(),
             spec.phase.clone(),
         ));
+        self.reporter
+            .audit(
+                "sandbox_start",
+                json!({"phase": spec.phase, "executor": self.executor.kind(), "image": spec.image,
+                    "argv": spec.argv, "network": spec.network, "user": spec.user}),
+            )
+            .await;
         let outcome = self.executor.run(spec, tx, cancel).await;
         let tail = forward.await.unwrap_or_default();
+        let detail = match &outcome {
+            Ok(o) => {
+                json!({"phase": spec.phase, "exit_code": o.exit_code, "timed_out": o.timed_out,
+                "cancelled": o.cancelled, "seconds": o.duration.as_secs_f64(),
+                "peak_memory_bytes": o.peak_memory_bytes, "isolated": o.isolated})
+            }
+            Err(e) => json!({"phase": spec.phase, "error": e.to_string()}),
+        };
+        self.reporter.audit("sandbox_exit", detail).await;
         outcome.map(|o| (o, tail))
     }
 

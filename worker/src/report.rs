@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use fleet_shared::audit::AuditEntry;
 use fleet_shared::queue::Lease;
 use fleet_shared::{Queue, QueueError};
 use tokio::sync::mpsc;
@@ -17,12 +20,54 @@ pub enum Reporter {
         queue: Queue,
         lease: Arc<Lease>,
         log_cap: usize,
+        audit: AuditSettings,
     },
     /// `fleet-worker once`: no Redis; progress and output go to stderr.
     Standalone,
 }
 
+/// Where a worker's audit entries go and for how long they are kept.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub definition: String,
+    pub retention: Duration,
+    /// Also audit the agent's own progress and log events, not only the worker's actions.
+    pub log_all_actions: bool,
+}
+
 impl Reporter {
+    /// Records one action in the audit trail. `agent_event` entries (the agent's own progress and
+    /// logs) are kept only when the definition asks to log all actions.
+    pub async fn audit(&self, action: &str, detail: serde_json::Value) {
+        let Reporter::Queue {
+            queue,
+            lease,
+            audit,
+            ..
+        } = self
+        else {
+            if action != "agent_event" {
+                eprintln!("audit {action} {detail}");
+            }
+            return;
+        };
+        if action == "agent_event" && !audit.log_all_actions {
+            return;
+        }
+        let entry = AuditEntry {
+            at_ms: 0,
+            order: lease.order.id.to_string(),
+            action: action.to_string(),
+            actor: lease.worker.clone(),
+            definition: audit.definition.clone(),
+            attempt: lease.attempt,
+            detail,
+        };
+        if let Err(e) = queue.audit(&entry, audit.retention).await {
+            tracing::warn!(error = %e, action, "could not write the audit trail");
+        }
+    }
+
     /// Records progress. Losing the lease is not an error here: the run is stopped by the
     /// heartbeat, which learns it too.
     pub async fn progress(&self, percent: u8, message: &str) {
@@ -44,6 +89,7 @@ impl Reporter {
                 queue,
                 lease,
                 log_cap,
+                ..
             } => {
                 if let Err(e) = queue.append_log(&lease.order.id, lines, *log_cap).await {
                     tracing::warn!(error = %e, "could not append to the order log");

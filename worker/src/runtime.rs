@@ -28,7 +28,7 @@ use crate::config::WorkerConfig;
 use crate::executor::Executor;
 use crate::git::GitSettings;
 use crate::pipeline::{Job, Outcome};
-use crate::report::Reporter;
+use crate::report::{AuditSettings, Reporter};
 use crate::settle;
 use crate::usage::Usage;
 
@@ -87,6 +87,9 @@ impl Worker {
             executor = me.executor.kind(), concurrency = me.config.concurrency, "worker started");
 
         let beats_stop = CancellationToken::new();
+        // If this future is dropped (the runtime shuts down under us), heartbeats stop too:
+        // a worker that is gone must not keep its leases alive.
+        let _stop_beats_on_drop = beats_stop.clone().drop_guard();
         let beats = tokio::spawn(me.clone().heartbeats(
             table.clone(),
             draining.clone(),
@@ -301,6 +304,23 @@ impl Worker {
         );
         tracing::info!("order claimed");
         let definition = &self.config.definition;
+        let reporter = Reporter::Queue {
+            queue: self.queue.clone(),
+            lease: lease.clone(),
+            log_cap: self.config.log_lines,
+            audit: AuditSettings {
+                definition: definition.worker_id.to_string(),
+                retention: Duration::from_secs(u64::from(definition.audit.retention_days) * 86_400),
+                log_all_actions: definition.audit.log_all_actions,
+            },
+        };
+        reporter
+            .audit(
+                "claim",
+                serde_json::json!({"worker": self.config.name, "attempt": lease.attempt,
+                    "executor": self.executor.kind(), "type": lease.order.task_type}),
+            )
+            .await;
         let job = Job {
             worker: self.config.name.clone(),
             definition: Arc::new(definition.clone()),
@@ -310,11 +330,7 @@ impl Worker {
             helper_dir: self.helper_dir.clone(),
             order: lease.order.clone(),
             attempt: lease.attempt,
-            reporter: Reporter::Queue {
-                queue: self.queue.clone(),
-                lease: lease.clone(),
-                log_cap: self.config.log_lines,
-            },
+            reporter: reporter.clone(),
             clarifier: Clarifier::Queue {
                 queue: self.queue.clone(),
                 lease: lease.clone(),
@@ -336,7 +352,7 @@ impl Worker {
             other => Some(other),
         };
         if let Some(outcome) = outcome {
-            settle::record(&self.queue, &lease, outcome, definition).await;
+            settle::record(&self.queue, &lease, outcome, definition, &reporter).await;
         }
         lock(&table).remove(&id);
     }

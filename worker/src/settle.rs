@@ -9,21 +9,49 @@ use fleet_shared::queue::{FailOutcome, Lease, QueueResult};
 use fleet_shared::{FailureReason, Queue, QueueError};
 
 use crate::pipeline::Outcome;
+use crate::report::Reporter;
 
 /// Writes the outcome to the queue (complete or fail), raising the alerts the definition asks
 /// for. Transient Redis failures are retried for up to one lease length.
-pub async fn record(queue: &Queue, lease: &Lease, outcome: Outcome, definition: &Definition) {
+pub async fn record(
+    queue: &Queue,
+    lease: &Lease,
+    outcome: Outcome,
+    definition: &Definition,
+    reporter: &Reporter,
+) {
     let id = &lease.order.id;
+    let worker_id = definition.worker_id.to_string();
     match outcome {
-        Outcome::Succeeded {
-            result,
-            needs_approval,
-        } => {
-            let done = retrying(lease, || queue.complete(lease, &result, needs_approval)).await;
+        Outcome::Succeeded { result, .. } => {
+            // The level the definition has earned (escalation) decides, not only its file.
+            let trust = match queue
+                .effective_trust(&worker_id, definition.trust_level)
+                .await
+            {
+                Ok(level) => level,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the trust level; using the definition's");
+                    definition.trust_level
+                }
+            };
+            let needs_approval = trust == TrustLevel::Supervised && !result["branch"].is_null();
+            let fields = trust_fields(definition);
+            let done = retrying(lease, || {
+                queue.complete_with(lease, &result, needs_approval, &fields)
+            })
+            .await;
             match done {
                 Ok(state) => {
                     tracing::info!(%state, branch = %result["branch"], "order completed");
-                    if definition.trust_level == TrustLevel::Monitored {
+                    reporter
+                        .audit(
+                            "complete",
+                            serde_json::json!({"state": state, "trust_level": trust,
+                                "branch": result["branch"], "commit": result["commit"]}),
+                        )
+                        .await;
+                    if trust == TrustLevel::Monitored {
                         let message = format!(
                             "monitored worker {} pushed {}",
                             lease.worker,
@@ -38,7 +66,29 @@ pub async fn record(queue: &Queue, lease: &Lease, outcome: Outcome, definition: 
         Outcome::Failed(failure) => {
             if failure.reason == FailureReason::ConstraintViolation {
                 announce_violations(queue, lease, &failure.details).await;
+                // "N approvals in a row with no violation": a violation restarts the streak and
+                // takes back any trust earned so far.
+                match queue.reset_trust(&worker_id, "constraint violation").await {
+                    Ok(true) => {
+                        tracing::warn!(definition = %worker_id, "trust escalation reverted after a constraint violation");
+                        reporter
+                            .audit(
+                                "trust_reverted",
+                                serde_json::json!({"why": "constraint violation", "to": definition.trust_level}),
+                            )
+                            .await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not reset the trust streak"),
+                }
             }
+            reporter
+                .audit(
+                    "fail",
+                    serde_json::json!({"reason": failure.reason.to_string(), "error": failure.message,
+                        "permanent": failure.permanent}),
+                )
+                .await;
             match retrying(lease, || queue.fail(lease, &failure)).await {
                 Ok(FailOutcome::RetryAt(at)) => {
                     tracing::warn!(reason = %failure.reason, retry_at = at, error = %failure.message, "order failed; it will be retried")
@@ -56,6 +106,26 @@ pub async fn record(queue: &Queue, lease: &Lease, outcome: Outcome, definition: 
             tracing::warn!(order.id = %id, reason = %why, "run stopped; nothing recorded");
         }
     }
+}
+
+/// What approval needs to know about the definition, recorded on the order at completion.
+fn trust_fields(definition: &Definition) -> Vec<(String, String)> {
+    let mut fields = vec![
+        ("definition".to_string(), definition.worker_id.to_string()),
+        ("trust_base".to_string(), definition.trust_level.to_string()),
+        (
+            "audit_retention_ms".to_string(),
+            (u64::from(definition.audit.retention_days) * 86_400_000).to_string(),
+        ),
+    ];
+    if let Some(escalation) = &definition.escalation {
+        fields.push((
+            "escalate_after".to_string(),
+            escalation.after_approved.to_string(),
+        ));
+        fields.push(("escalate_to".to_string(), escalation.to.to_string()));
+    }
+    fields
 }
 
 /// Hands an order back to its queue without charging the attempt (drain).

@@ -60,30 +60,19 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
-        // Name the unknown field itself, whether or not the path already ends with it.
-        let field = unknown_field_name(&message)
-            .map(|name| {
-                if path == "." {
-                    name.to_string()
-                } else if path == name || path.ends_with(&format!(".{name}")) {
-                    path.clone()
-                } else {
-                    format!("{path}.{name}")
-                }
-            })
-            .unwrap_or_else(|| {
-                if path == "." {
-                    "body".to_string()
-                } else {
-                    path
-                }
-            });
-        let error = if inner.is_syntax() || inner.is_eof() {
-            format!("malformed JSON: {message}")
-        } else {
-            format!("{field}: {message}")
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_field("body", format!("malformed JSON: {message}"));
+        }
+        // Name the unknown or missing field itself, whether or not the path already ends
+        // with it.
+        let field = match unknown_field_name(&message) {
+            Some(name) if path == "." => name.to_string(),
+            Some(name) if path == name || path.ends_with(&format!(".{name}")) => path,
+            Some(name) => format!("{path}.{name}"),
+            None if path == "." || path == "?" => "body".to_string(),
+            None => path,
         };
-        ApiError::bad_field(field, error)
+        ApiError::bad_field(field.clone(), format!("{field}: {message}"))
     })
 }
 

@@ -3,6 +3,7 @@
 //! [`ROUTES`] lists every route once; the router is built from the handlers below and a test
 //! checks that it and the OpenAPI document (`openapi.json`) describe the same routes.
 
+mod clarifications;
 mod error;
 mod fleet;
 pub mod json;
@@ -54,6 +55,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/orders/{id}/log"),
     ("post", "/api/v1/orders/{id}/cancel"),
     ("post", "/api/v1/orders/{id}/retry"),
+    ("post", "/api/v1/orders/{id}/approve"),
+    ("post", "/api/v1/orders/{id}/reject"),
+    ("get", "/api/v1/orders/{id}/audit"),
+    ("get", "/api/v1/clarifications"),
+    ("post", "/api/v1/clarifications/{id}/answer"),
     ("get", "/api/v1/queues"),
     ("get", "/api/v1/workers"),
     ("get", "/api/v1/events"),
@@ -73,6 +79,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/orders/{id}/log", get(orders::log))
         .route("/api/v1/orders/{id}/cancel", post(orders::cancel))
         .route("/api/v1/orders/{id}/retry", post(orders::retry))
+        .route("/api/v1/orders/{id}/approve", post(orders::approve))
+        .route("/api/v1/orders/{id}/reject", post(orders::reject))
+        .route("/api/v1/orders/{id}/audit", get(orders::audit))
+        .route("/api/v1/clarifications", get(clarifications::list))
+        .route(
+            "/api/v1/clarifications/{id}/answer",
+            post(clarifications::answer),
+        )
         .route("/api/v1/queues", get(fleet::queues))
         .route("/api/v1/workers", get(fleet::workers))
         .route("/api/v1/events", get(fleet::events))

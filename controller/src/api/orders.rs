@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::json::ValidJson;
 use super::{ApiError, ApiResult, AppState};
 use crate::orders::{self, Listing};
+use crate::people;
+use serde_json::json;
 
 /// An order with its history, as `GET /api/v1/orders/{id}` returns it.
 #[derive(Serialize)]
@@ -123,6 +125,14 @@ pub async fn cancel(
     let actor = state.writer(&headers)?;
     let id = parse_id(&id)?;
     let outcome = state.queue.cancel(&id, &actor.0).await?;
+    people::audit(
+        &state.queue,
+        &id,
+        "cancel",
+        &actor.0,
+        json!({"previous": outcome.previous}),
+    )
+    .await;
     Ok(Json(serde_json::json!({
         "id": id,
         "previous_state": outcome.previous,
@@ -138,6 +148,14 @@ pub async fn retry(
     let actor = state.writer(&headers)?;
     let id = parse_id(&id)?;
     let previous = state.queue.retry(&id, &actor.0).await?;
+    people::audit(
+        &state.queue,
+        &id,
+        "retry",
+        &actor.0,
+        json!({"previous": previous}),
+    )
+    .await;
     Ok(Json(serde_json::json!({
         "id": id,
         "previous_state": previous,
@@ -159,4 +177,77 @@ fn query_error(rejection: QueryRejection) -> ApiError {
         .map(str::to_string)
         .unwrap_or_else(|| "query".to_string());
     ApiError::bad_field(field, text)
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let actor = state.writer(&headers)?;
+    let id = parse_id(&id)?;
+    let level = state.queue.approve(&id, &actor.0).await?;
+    people::audit(
+        &state.queue,
+        &id,
+        "approve",
+        &actor.0,
+        json!({"trust_level": level}),
+    )
+    .await;
+    Ok(Json(json!({
+        "id": id,
+        "state": OrderState::Succeeded,
+        "approved_by": actor.0,
+        "trust_level": level,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    pub reason: String,
+}
+
+pub async fn reject(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ValidJson(body): ValidJson<RejectBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let actor = state.writer(&headers)?;
+    let id = parse_id(&id)?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::bad_field(
+            "reason",
+            "reason: \"\" is empty; say why the change is rejected",
+        ));
+    }
+    let reverted = state.queue.reject(&id, &actor.0, &body.reason).await?;
+    people::audit(
+        &state.queue,
+        &id,
+        "reject",
+        &actor.0,
+        json!({"reason": body.reason, "trust_reverted": reverted}),
+    )
+    .await;
+    Ok(Json(json!({
+        "id": id,
+        "state": OrderState::Failed,
+        "rejected_by": actor.0,
+        "trust_reverted": reverted,
+    })))
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let id = parse_id(&id)?;
+    let trail = state.queue.audit_trail(&id).await?;
+    if trail.is_empty() && state.queue.order(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("order {id} does not exist")));
+    }
+    Ok(Json(json!({ "id": id, "audit": trail })))
 }

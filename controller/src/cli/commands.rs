@@ -2,14 +2,16 @@
 
 use std::io::Read;
 
+use fleet_shared::clarification::AnswerAction;
 use fleet_shared::telemetry;
 use fleet_shared::{NewOrder, OrderId, Queue};
 
 use super::output::print_json;
-use super::{Cli, CliError, Command, EnqueueArgs, ServeArgs, inspect, watch};
+use super::{Cli, CliError, Command, DefinitionsCommand, EnqueueArgs, ServeArgs, inspect, watch};
 use crate::auth::AuthConfig;
 use crate::maintenance::MaintenanceConfig;
 use crate::orders;
+use crate::people;
 use crate::serve::{self, ServeConfig};
 
 /// The actor recorded for CLI actions: the local user.
@@ -26,6 +28,22 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         _ => "warn",
     };
     telemetry::init(cli.log_format, default_filter);
+    if let Command::Definitions(DefinitionsCommand::Check { dir }) = &cli.command {
+        // Needs no Redis: a definition check runs anywhere (CI, a laptop).
+        let report = fleet_shared::definition::check_dir(dir);
+        print!("{}", report.render());
+        return match report.exit_code() {
+            0 => Ok(()),
+            code => Err(CliError {
+                code: code as u8,
+                message: format!(
+                    "{} definition error(s) in {}",
+                    report.errors.len(),
+                    dir.display()
+                ),
+            }),
+        };
+    }
     let queue = cli.redis.queue()?;
     let json = cli.json;
     match cli.command {
@@ -40,6 +58,14 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Cancel { id } => {
             let id = parse_id(&id)?;
             let outcome = queue.cancel(&id, &cli_actor()).await?;
+            people::audit(
+                &queue,
+                &id,
+                "cancel",
+                &cli_actor(),
+                serde_json::json!({"previous": outcome.previous}),
+            )
+            .await;
             if json {
                 print_json(
                     &serde_json::json!({"id": id, "previous_state": outcome.previous, "state": "cancelled"}),
@@ -57,6 +83,14 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Retry { id } => {
             let id = parse_id(&id)?;
             let previous = queue.retry(&id, &cli_actor()).await?;
+            people::audit(
+                &queue,
+                &id,
+                "retry",
+                &cli_actor(),
+                serde_json::json!({"previous": previous}),
+            )
+            .await;
             if json {
                 print_json(
                     &serde_json::json!({"id": id, "previous_state": previous, "state": "queued"}),
@@ -66,7 +100,117 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Approve { id } => {
+            let id = parse_id(&id)?;
+            let actor = cli_actor();
+            let level = queue.approve(&id, &actor).await?;
+            people::audit(
+                &queue,
+                &id,
+                "approve",
+                &actor,
+                serde_json::json!({"trust_level": level}),
+            )
+            .await;
+            if json {
+                print_json(
+                    &serde_json::json!({"id": id, "state": "succeeded", "trust_level": level}),
+                );
+            } else {
+                println!("approved {id}");
+            }
+            Ok(())
+        }
+        Command::Reject { id, reason } => {
+            let id = parse_id(&id)?;
+            if reason.trim().is_empty() {
+                return Err(CliError::bad_input(
+                    "reason: \"\" is empty; say why the change is rejected",
+                ));
+            }
+            let actor = cli_actor();
+            let reverted = queue.reject(&id, &actor, &reason).await?;
+            people::audit(
+                &queue,
+                &id,
+                "reject",
+                &actor,
+                serde_json::json!({"reason": reason, "trust_reverted": reverted}),
+            )
+            .await;
+            if json {
+                print_json(
+                    &serde_json::json!({"id": id, "state": "failed", "trust_reverted": reverted}),
+                );
+            } else if reverted {
+                println!("rejected {id}; its definition's trust escalation was reverted");
+            } else {
+                println!("rejected {id}");
+            }
+            Ok(())
+        }
+        Command::Audit { id } => inspect::audit(&queue, &parse_id(&id)?, json).await,
+        Command::Trust { definition, reset } => {
+            if reset {
+                let reverted = queue
+                    .reset_trust(&definition, &format!("reset by {}", cli_actor()))
+                    .await?;
+                println!(
+                    "{definition}: {}",
+                    if reverted {
+                        "escalation reverted; streak restarted"
+                    } else {
+                        "streak restarted (it was not escalated)"
+                    }
+                );
+                return Ok(());
+            }
+            let record = queue.trust(&definition).await?;
+            if json {
+                print_json(&record);
+            } else {
+                println!(
+                    "{definition}: {} · {} approval(s) in a row",
+                    record
+                        .escalated_to
+                        .as_deref()
+                        .map(|l| format!("escalated to {l}"))
+                        .unwrap_or_else(|| "at its configured level".into()),
+                    record.approved_in_a_row
+                );
+            }
+            Ok(())
+        }
+        Command::Questions => inspect::questions(&queue, json).await,
+        Command::Answer { id, text, decline } => {
+            let action = if decline {
+                AnswerAction::Declined
+            } else {
+                AnswerAction::Answered
+            };
+            let text = text.unwrap_or_default();
+            crate::clarifications::answer(&queue, &id, action, &text, &cli_actor())
+                .await
+                .map_err(api_to_cli)?;
+            if let Some(order) = id.split('.').next().and_then(|o| o.parse::<OrderId>().ok()) {
+                people::audit(
+                    &queue,
+                    &order,
+                    "answer",
+                    &cli_actor(),
+                    serde_json::json!({"question": id, "action": action.as_str(), "text": text}),
+                )
+                .await;
+            }
+            if json {
+                print_json(&serde_json::json!({"id": id, "state": action.as_str()}));
+            } else {
+                println!("{} question {id}", action.as_str());
+            }
+            Ok(())
+        }
         Command::Watch(args) => watch::watch(&queue, args, json).await,
+        Command::Definitions(_) => Ok(()),
         Command::Token {
             subject,
             ttl,
@@ -82,6 +226,21 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
             println!("{token}");
             Ok(())
         }
+    }
+}
+
+/// The CLI's view of an error the API layer produced: the same message, an exit code.
+fn api_to_cli(e: crate::api::ApiError) -> CliError {
+    match e.status.as_u16() {
+        400 | 413 => CliError::bad_input(e.error),
+        503 => CliError::infrastructure(format!(
+            "cannot reach Redis: {} (is redis-server running? check --redis-url / FLEET_REDIS_URL)",
+            e.error
+        )),
+        _ => CliError {
+            code: 1,
+            message: e.error,
+        },
     }
 }
 
@@ -117,17 +276,7 @@ async fn enqueue(queue: &Queue, args: EnqueueArgs, json: bool) -> Result<(), Cli
     };
     let record = orders::submit(queue, new, &cli_actor())
         .await
-        .map_err(|e| match e.status.as_u16() {
-            400 => CliError::bad_input(e.error),
-            503 => CliError::infrastructure(format!(
-                "cannot reach Redis: {} (is redis-server running? check --redis-url / FLEET_REDIS_URL)",
-                e.error
-            )),
-            _ => CliError {
-                code: 1,
-                message: e.error,
-            },
-        })?;
+        .map_err(api_to_cli)?;
     if json {
         print_json(&record);
     } else {

@@ -216,3 +216,68 @@ pub async fn workers(queue: &Queue, json: bool) -> Result<(), CliError> {
     print!("{}", table.render());
     Ok(())
 }
+
+pub async fn questions(queue: &Queue, json: bool) -> Result<(), CliError> {
+    let questions = queue.pending_questions(200).await?;
+    if json {
+        print_json(&questions);
+        return Ok(());
+    }
+    if questions.is_empty() {
+        println!("no questions waiting");
+        return Ok(());
+    }
+    let now = queue.now_ms().await?;
+    let mut table = Table::new(&[
+        "QUESTION", "ORDER", "WORKER", "TYPE", "AGE", "DEADLINE", "TEXT",
+    ]);
+    for q in questions {
+        let mut text = q.text.clone();
+        if !q.choices.is_empty() {
+            text.push_str(&format!(" [{}]", q.choices.join(" | ")));
+        }
+        table.row(vec![
+            q.id,
+            q.order,
+            q.worker,
+            q.task_type,
+            age(now, q.asked_at_ms),
+            age(now, q.deadline_ms),
+            clip(&text, 80),
+        ]);
+    }
+    print!("{}", table.render());
+    println!("\nanswer with: fleet-controller answer QUESTION \"your answer\"");
+    Ok(())
+}
+
+pub async fn audit(queue: &Queue, id: &OrderId, json: bool) -> Result<(), CliError> {
+    let trail = queue.audit_trail(id).await?;
+    if trail.is_empty() && queue.order(id).await?.is_none() {
+        return Err(QueueError::NotFound(id.clone()).into());
+    }
+    if json {
+        print_json(&trail);
+        return Ok(());
+    }
+    if trail.is_empty() {
+        println!("no audited actions yet for {id}");
+        return Ok(());
+    }
+    let mut table = Table::new(&["WHEN", "ACTION", "ACTOR", "ATTEMPT", "DETAIL"]);
+    for e in trail {
+        table.row(vec![
+            timestamp(e.at_ms),
+            e.action,
+            e.actor,
+            if e.attempt == 0 {
+                "-".into()
+            } else {
+                e.attempt.to_string()
+            },
+            clip(&e.detail.to_string(), 100),
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(())
+}

@@ -81,8 +81,50 @@ pub enum Command {
         /// The order id.
         id: String,
     },
+    /// Approve the branch a supervised worker pushed: the order succeeds.
+    Approve {
+        /// The order id.
+        id: String,
+    },
+    /// Reject the branch a supervised worker pushed: the order fails with reason `rejected`.
+    Reject {
+        /// The order id.
+        id: String,
+        /// Why (recorded on the order and in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// An order's audit trail: claim, clone, sandbox, questions, verdicts, commit, push, approval.
+    Audit {
+        /// The order id.
+        id: String,
+    },
+    /// A definition's earned trust level and approval streak; --reset reverts an escalation.
+    Trust {
+        /// The definition's worker_id.
+        definition: String,
+        /// Revert to the definition's configured level and restart the streak.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Questions agents asked that wait for a person: id, order, worker, type, age.
+    Questions,
+    /// Answer a pending question (the agent continues with your answer).
+    Answer {
+        /// The question id (see `questions`).
+        id: String,
+        /// The answer.
+        #[arg(required_unless_present = "decline")]
+        text: Option<String>,
+        /// Decline to answer instead (the agent is told it was declined).
+        #[arg(long, conflicts_with = "text")]
+        decline: bool,
+    },
     /// Follow the live event stream (Ctrl-C to stop).
     Watch(watch::WatchArgs),
+    /// Worker definitions (definitions/*.yaml).
+    #[command(subcommand)]
+    Definitions(DefinitionsCommand),
     /// Mint a JWT for the HTTP API, signed with FLEET_JWT_SECRET; its subject is recorded as
     /// the actor of what it does.
     Token {
@@ -94,6 +136,17 @@ pub enum Command {
         ttl: std::time::Duration,
         #[arg(long, env = "FLEET_JWT_SECRET", hide_env_values = true)]
         jwt_secret: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DefinitionsCommand {
+    /// Check every definition in DIR; prints a summary and each error as
+    /// `file:line:column: field.path: message`. Exit 2 on any error.
+    Check {
+        /// Directory of *.yaml definitions.
+        #[arg(default_value = "definitions")]
+        dir: PathBuf,
     },
 }
 

@@ -74,6 +74,13 @@
     return data;
   }
 
+  // Enter in an answer box sends the answer.
+  panels.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || !e.target.id || !e.target.id.startsWith("answer-")) return;
+    const button = e.target.parentElement.querySelector("button[data-action=answer]");
+    if (button) button.click();
+  });
+
   panels.addEventListener("click", async (e) => {
     const button = e.target.closest("button[data-action]");
     if (!button) return;

@@ -3,6 +3,8 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use fleet_shared::alerts::Alert;
+use fleet_shared::clarification::Question;
 use fleet_shared::queue::{OrderRecord, QueueResult, StateList};
 use fleet_shared::registry::{WorkerInfo, WorkerStatus};
 use fleet_shared::units::{format_duration, format_size};
@@ -76,6 +78,10 @@ pub async fn panels(queue: &Queue) -> QueueResult<String> {
     .await?;
     let dead_ids = queue.list(StateList::Dead, 20).await?;
     let dead = queue.orders(&dead_ids).await?;
+    let questions = queue.pending_questions(50).await?;
+    let approval_ids = queue.list(StateList::AwaitingApproval, 20).await?;
+    let approvals = queue.orders(&approval_ids).await?;
+    let recent_alerts = queue.alerts(10).await?;
 
     let mut html = String::with_capacity(16 * 1024);
     let lost = workers
@@ -89,6 +95,11 @@ pub async fn panels(queue: &Queue) -> QueueResult<String> {
         ("running", depths.running, "running"),
         ("delayed", depths.delayed, "delayed"),
         ("awaiting approval", depths.awaiting_approval, "awaiting"),
+        (
+            "questions",
+            questions.len() as u64,
+            if questions.is_empty() { "" } else { "awaiting" },
+        ),
         (
             "dead",
             depths.dead,
@@ -109,7 +120,9 @@ pub async fn panels(queue: &Queue) -> QueueResult<String> {
     }
     html.push_str("</section>");
 
-    alerts(&mut html, &workers, &dead, now);
+    alerts(&mut html, &workers, &dead, &recent_alerts, now);
+    questions_panel(&mut html, &questions, now);
+    approvals_panel(&mut html, &approvals, now);
     html.push_str(r#"<div class="grid">"#);
     workers_panel(&mut html, &workers, now);
     depths_panel(&mut html, &depths);
@@ -119,8 +132,28 @@ pub async fn panels(queue: &Queue) -> QueueResult<String> {
     Ok(html)
 }
 
-fn alerts(html: &mut String, workers: &[WorkerInfo], dead: &[OrderRecord], now: i64) {
+fn alerts(
+    html: &mut String,
+    workers: &[WorkerInfo],
+    dead: &[OrderRecord],
+    recent: &[Alert],
+    now: i64,
+) {
     let mut items = Vec::new();
+    // Alerts older than a day have been seen; the events stream keeps them for `watch`.
+    for a in recent.iter().filter(|a| now - a.at_ms < 86_400_000) {
+        let order = a
+            .order
+            .as_deref()
+            .map(|o| format!(r#" <code title="{0}">{1}</code>"#, esc(o), esc(short(o))))
+            .unwrap_or_default();
+        items.push(format!(
+            "<b>{}</b>{order}: {} <span class=\"sub\">{}</span>",
+            esc(&a.kind.replace('_', " ")),
+            esc(&a.message),
+            ago(now, a.at_ms)
+        ));
+    }
     for w in workers.iter().filter(|w| w.status == WorkerStatus::Lost) {
         items.push(format!(
             "worker <b>{}</b> is lost: no heartbeat for {}; its orders return to the queue when their leases expire",
@@ -142,6 +175,61 @@ fn alerts(html: &mut String, workers: &[WorkerInfo], dead: &[OrderRecord], now: 
         let _ = write!(html, r#"<li class="alert bad">{item}</li>"#);
     }
     html.push_str("</ul></section>");
+}
+
+fn questions_panel(html: &mut String, questions: &[Question], now: i64) {
+    if questions.is_empty() {
+        return;
+    }
+    html.push_str(r#"<section class="panel" id="questions"><h2>Questions waiting for you</h2><table><thead><tr><th>order</th><th>question</th><th>asked</th><th>answer</th></tr></thead><tbody>"#);
+    for q in questions {
+        let choices = if q.choices.is_empty() {
+            String::new()
+        } else {
+            format!(
+                r#"<div class="sub">choices: {}</div>"#,
+                esc(&q.choices.join(" · "))
+            )
+        };
+        let _ = write!(
+            html,
+            r#"<tr data-question="{id}"><td><code title="{order}">{order_short}</code><div class="sub">{ty} · {worker}</div></td><td><b>{text}</b>{choices}</td><td>{asked}<div class="sub">times out {deadline}</div></td><td class="answer"><input id="answer-{id}" placeholder="your answer" autocomplete="off"> <button data-action="answer" data-id="{id}">answer</button></td></tr>"#,
+            id = esc(&q.id),
+            order = esc(&q.order),
+            order_short = esc(short(&q.order)),
+            ty = esc(&q.task_type),
+            worker = esc(&q.worker),
+            text = esc(&q.text),
+            asked = ago(now, q.asked_at_ms),
+            deadline = until(now, q.deadline_ms),
+        );
+    }
+    html.push_str("</tbody></table></section>");
+}
+
+fn approvals_panel(html: &mut String, approvals: &[OrderRecord], now: i64) {
+    if approvals.is_empty() {
+        return;
+    }
+    html.push_str(r#"<section class="panel" id="approvals"><h2>Waiting for approval</h2><table><thead><tr><th>order</th><th>branch</th><th>summary</th><th>pushed</th><th></th></tr></thead><tbody>"#);
+    for r in approvals {
+        let result = r.result.clone().unwrap_or_default();
+        let _ = write!(
+            html,
+            r#"<tr data-approval="{id}"><td><code title="{id}">{short}</code><div class="sub">{ty} · {worker}</div></td><td><code>{branch}</code></td><td>{summary}<div class="sub">{files} file(s), +{added} −{removed}</div></td><td>{pushed}</td><td><button data-action="approve" data-id="{id}">approve</button> <button class="danger" data-action="reject" data-id="{id}">reject</button></td></tr>"#,
+            id = esc(r.order.id.as_str()),
+            short = esc(short(r.order.id.as_str())),
+            ty = r.order.task_type,
+            worker = esc(r.worker.as_deref().unwrap_or("")),
+            branch = esc(result["branch"].as_str().unwrap_or("")),
+            summary = esc(&clip(result["summary"].as_str().unwrap_or(""), 100)),
+            files = result["changed_files"].as_u64().unwrap_or(0),
+            added = result["lines_added"].as_u64().unwrap_or(0),
+            removed = result["lines_removed"].as_u64().unwrap_or(0),
+            pushed = ago(now, r.updated_at_ms),
+        );
+    }
+    html.push_str("</tbody></table></section>");
 }
 
 fn workers_panel(html: &mut String, workers: &[WorkerInfo], now: i64) {
@@ -296,6 +384,13 @@ fn clip(text: &str, max: usize) -> String {
     } else {
         format!("{}…", line.chars().take(max - 1).collect::<String>())
     }
+}
+
+fn until(now: i64, then: i64) -> String {
+    format!(
+        "in {}",
+        format_duration(Duration::from_millis((then - now).max(0) as u64))
+    )
 }
 
 fn ago(now: i64, then: i64) -> String {

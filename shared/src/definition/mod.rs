@@ -90,7 +90,8 @@ pub struct Resources {
     pub cpus: f64,
     /// 16..=65536 processes.
     pub pids: u64,
-    /// How long the agent may run, 10s..=24h; an order's own timeout may only shorten it.
+    /// How long the agent may run, 10s..=24h. (An order carries its own `timeout_secs` too;
+    /// which wins is the worker pipeline's decision.)
     pub timeout: DurationSpec,
     /// Size of the writable workspace quota / tmpfs, 16m..=256g.
     pub disk: Size,
@@ -116,6 +117,7 @@ pub struct Constraint {
     pub feedback: Feedback,
 }
 
+/// What the audit stream keeps for this worker type, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Audit {
     /// Record every agent action (tool call, command) in the audit stream, not only results.
@@ -154,6 +156,7 @@ pub struct GitSettings {
 }
 
 impl Definition {
+    /// Whether this worker type may claim orders of `task_type`.
     pub fn accepts(&self, task_type: TaskType) -> bool {
         self.accepts.contains(&task_type)
     }
@@ -177,6 +180,7 @@ impl Definition {
             .collect()
     }
 
+    /// The commit message for one attempt; it never contains the prompt.
     pub fn render_commit_message(&self, vars: &PlaceholderValues) -> String {
         self.git.commit_message.render(vars)
     }

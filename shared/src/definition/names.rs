@@ -28,6 +28,7 @@ macro_rules! deserialize_by_parse {
 pub struct WorkerId(String);
 
 impl WorkerId {
+    /// Checks the pattern; the error is the text shown after the quoted value.
     pub fn parse(raw: &str) -> Result<WorkerId, String> {
         let mut chars = raw.chars();
         let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
@@ -42,6 +43,7 @@ impl WorkerId {
         Ok(WorkerId(raw.to_string()))
     }
 
+    /// As written in the definition.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -62,6 +64,7 @@ deserialize_by_parse!(WorkerId);
 pub struct ConstraintId(String);
 
 impl ConstraintId {
+    /// Checks the pattern; the error is the text shown after the quoted value.
     pub fn parse(raw: &str) -> Result<ConstraintId, String> {
         let mut chars = raw.chars();
         let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
@@ -76,6 +79,7 @@ impl ConstraintId {
         Ok(ConstraintId(raw.to_string()))
     }
 
+    /// As written in the definition.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -154,6 +158,8 @@ impl<'de> Deserialize<'de> for UserSpec {
 pub struct ImageRef(String);
 
 impl ImageRef {
+    /// Checks the shape (`name[:tag][@algo:hex]`, registry ports allowed); the error is the
+    /// text shown after the quoted value.
     pub fn parse(raw: &str) -> Result<ImageRef, String> {
         if raw.is_empty() {
             return Err("must not be empty".into());
@@ -188,6 +194,7 @@ impl ImageRef {
         Ok(ImageRef(raw.to_string()))
     }
 
+    /// As written in the definition.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -35,10 +35,12 @@ fn suggest(raw: &str, units: &str, fallback: &str) -> String {
 pub struct Size(u64);
 
 impl Size {
+    /// No range check: ranges belong to the field that holds the size.
     pub const fn from_bytes(bytes: u64) -> Self {
         Size(bytes)
     }
 
+    /// Exact bytes, as the container engine wants limits.
     pub fn bytes(self) -> u64 {
         self.0
     }
@@ -122,10 +124,12 @@ impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for SizeIn<MIN, MAX> 
 pub struct DurationSpec(Duration);
 
 impl DurationSpec {
+    /// No range check: ranges belong to the field that holds the duration.
     pub const fn from_secs(secs: u64) -> Self {
         DurationSpec(Duration::from_secs(secs))
     }
 
+    /// As a [`Duration`] for timers and deadlines.
     pub fn duration(self) -> Duration {
         self.0
     }

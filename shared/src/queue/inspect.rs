@@ -117,6 +117,19 @@ impl Queue {
             .collect()
     }
 
+    /// Raw fields of an order's hash (`None` where absent), for the few callers that need
+    /// bookkeeping fields the record does not carry.
+    pub async fn order_fields(
+        &self,
+        id: &OrderId,
+        names: &[&str],
+    ) -> QueueResult<Vec<Option<String>>> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(self.keys.order(id)).arg(names);
+        let (values,): (Vec<Option<String>>,) = self.query(&pipe).await?;
+        Ok(values)
+    }
+
     /// The last `tail` lines of the agent output captured for the order, oldest first.
     pub async fn order_log(&self, id: &OrderId, tail: usize) -> QueueResult<Vec<String>> {
         let mut pipe = redis::pipe();

@@ -54,6 +54,8 @@ pub struct Scripts {
     pub ask: Script,
     pub answer: Script,
     pub resume: Script,
+    pub approve: Script,
+    pub reject: Script,
 }
 
 pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -74,6 +76,8 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     ask: build(include_str!("../../lua/ask.lua")),
     answer: build(include_str!("../../lua/answer.lua")),
     resume: build(include_str!("../../lua/resume.lua")),
+    approve: build(include_str!("../../lua/approve.lua")),
+    reject: build(include_str!("../../lua/reject.lua")),
 });
 
 /// Prelude + body: one script text, so each transition stays one atomic EVALSHA.

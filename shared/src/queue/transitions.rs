@@ -203,6 +203,18 @@ impl Queue {
         result: &serde_json::Value,
         needs_approval: bool,
     ) -> QueueResult<OrderState> {
+        self.complete_with(lease, result, needs_approval, &[]).await
+    }
+
+    /// [`Queue::complete`], also recording `fields` on the order (e.g. the definition and its
+    /// trust settings, which approval needs).
+    pub async fn complete_with(
+        &self,
+        lease: &Lease,
+        result: &serde_json::Value,
+        needs_approval: bool,
+        fields: &[(String, String)],
+    ) -> QueueResult<OrderState> {
         let id = &lease.order.id;
         let target = if needs_approval {
             OrderState::AwaitingApproval
@@ -219,13 +231,17 @@ impl Queue {
             self.keys.stats(),
             self.keys.histograms(),
         ];
-        let args = [
+        let mut args = vec![
             id.to_string(),
             lease.token.clone(),
             result.to_string(),
             target.to_string(),
             self.settings.retention.as_millis().to_string(),
         ];
+        for (name, value) in fields {
+            args.push(name.clone());
+            args.push(value.clone());
+        }
         let reply: Vec<String> = self.run(&SCRIPTS.complete, &keys, &args).await?;
         match reply.first().map(String::as_str) {
             Some("ok") => Ok(target),

@@ -377,3 +377,61 @@ fn a_missing_directory_is_one_error() {
             .starts_with("/nonexistent/definitions: cannot read directory: ")
     );
 }
+
+#[test]
+fn a_definition_serialises_to_json_with_its_constraints_flattened() {
+    let d = load_file(fixtures().join("valid.yaml")).unwrap();
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["worker_id"], "example-worker");
+    assert_eq!(json["runtime"]["resources"]["memory"], "2g");
+    assert_eq!(json["runtime"]["user"], "65534:65534");
+    assert_eq!(
+        json["constraints"][0],
+        serde_json::json!({
+            "constraint_id": "small-change",
+            "witness": "max_changed_lines",
+            "value": 500,
+            "feedback": "alert",
+        })
+    );
+    assert_eq!(
+        json["constraints"][2]["value"],
+        serde_json::json!([".github/**", "*.pem"])
+    );
+    assert_eq!(json["clarification"]["on_timeout"], "fail");
+}
+
+#[test]
+fn mangled_definitions_are_refused_without_panicking() {
+    // Deterministic mutations of real files: whatever the text, loading returns an error or a
+    // definition, and never panics in the position scanner.
+    let mut sources = vec![std::fs::read_to_string(fixtures().join("valid.yaml")).unwrap()];
+    for f in ["feature.yaml", "test.yaml", "examples/claude-code.yaml"] {
+        sources.push(std::fs::read_to_string(repo_root().join("definitions").join(f)).unwrap());
+    }
+    let noise: Vec<char> = ":-[]{}'\"#|> \n\t,\\&*!?é".chars().collect();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for round in 0..3000 {
+        let mut chars: Vec<char> = sources[round % sources.len()].chars().collect();
+        for _ in 0..1 + next(4) {
+            let at = next(chars.len());
+            match next(3) {
+                0 => chars.insert(at, noise[next(noise.len())]),
+                1 => {
+                    chars.remove(at);
+                }
+                _ => chars[at] = noise[next(noise.len())],
+            }
+        }
+        let text: String = chars.into_iter().collect();
+        if let Err(e) = fleet_shared::definition::parse_str(&text, Path::new("m.yaml")) {
+            assert!(e.to_string().starts_with("m.yaml"), "{e}");
+        }
+    }
+}

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod clarification;
 mod cli;
 mod definitions;
 mod executor_docker;
@@ -10,4 +11,7 @@ mod git;
 mod maintenance;
 mod queue;
 mod queue_invariants;
+mod supervision;
 mod witness;
+mod worker;
+mod worker_process;

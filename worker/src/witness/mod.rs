@@ -80,12 +80,6 @@ impl Verdict {
             feedback: constraint.feedback,
         }
     }
-
-    /// True when the change must be refused: the constraint failed and its feedback is
-    /// `alert`. A failed `log` constraint is only recorded.
-    pub fn blocks(&self) -> bool {
-        !self.passed && self.feedback == Feedback::Alert
-    }
 }
 
 /// Checks `change` against every constraint except `require_command` ones, in definition order.
@@ -172,8 +166,8 @@ mod tests {
         let verdicts = evaluate(&constraints, &change);
         let ids: Vec<&str> = verdicts.iter().map(|v| v.constraint_id.as_str()).collect();
         assert_eq!(ids, ["files", "lines"]);
-        assert!(!verdicts[0].passed && verdicts[0].blocks());
-        assert!(verdicts[1].passed && !verdicts[1].blocks());
+        assert!(!verdicts[0].passed);
+        assert!(verdicts[1].passed);
     }
 
     #[test]

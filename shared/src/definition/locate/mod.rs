@@ -55,6 +55,7 @@ pub(crate) struct Locator {
 }
 
 impl Locator {
+    /// Scans `text` once. Never fails: what it cannot follow is skipped.
     pub fn new(text: &str) -> Locator {
         Locator {
             spots: scan::Scanner::run(text),

@@ -72,6 +72,7 @@ pub enum WitnessRule {
 }
 
 impl WitnessRule {
+    /// The witness this rule belongs to, as named in verdicts.
     pub fn kind(&self) -> WitnessKind {
         match self {
             WitnessRule::MaxFileSize(_) => WitnessKind::MaxFileSize,
@@ -117,10 +118,12 @@ impl GlobList {
         Ok(GlobList { patterns, set })
     }
 
+    /// The globs as written, in order, for messages.
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }
 
+    /// Whether any glob matches `path` (repository-relative, `/`-separated).
     pub fn is_match(&self, path: &str) -> bool {
         self.set.is_match(path)
     }

@@ -42,7 +42,10 @@ pub(crate) fn parse_rule(kind: WitnessKind, value: &Value) -> Result<WitnessRule
             };
             let size = size_from_scalar(&scalar).map_err(|m| (vec![], m))?;
             if size.bytes() == 0 {
-                return Err((vec![], "0 is out of range (use at least 1)".into()));
+                return Err((
+                    vec![],
+                    format!("{} is out of range (use at least 1)", describe(value)),
+                ));
             }
             Ok(WitnessRule::MaxFileSize(size))
         }

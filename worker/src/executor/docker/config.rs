@@ -8,10 +8,9 @@ use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, Moun
 use crate::executor::prepare::RunAs;
 use crate::executor::{ExecError, LABEL_MANAGED, LABEL_ORDER, LABEL_PHASE, LABEL_WORKER, RunSpec};
 
-/// Output goes through the json-file driver whatever the daemon's default is: the executor reads
-/// it back with a log follow, which needs a driver that can be read, and the agent writes to a
-/// file, so a slow reader never blocks it. Size-capped so a runaway agent cannot fill the disk;
-/// past the cap the oldest lines rotate away.
+/// The engine also keeps a copy of the output in its log driver until the container is
+/// removed. Pinned to a size-capped json-file whatever the daemon's default, so a runaway agent
+/// cannot fill the disk in the meantime (the executor itself reads the attach, not this file).
 const LOG_MAX_SIZE: &str = "64m";
 const LOG_MAX_FILES: &str = "2";
 

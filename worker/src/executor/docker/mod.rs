@@ -1,12 +1,15 @@
 //! The Docker executor: each phase is one hardened container, created, run, and always removed.
 //!
-//! The container is built in [`config`] (read-only root, private /tmp, no capabilities,
+//! The container is built in `config` (read-only root, private /tmp, no capabilities,
 //! no-new-privileges, not root, limits, no network unless the spec allows it). The executor never
 //! pulls: an image that is not on the host is [`ExecError::ImageMissing`]. Who the container runs
 //! as and how the workspace becomes writable to it is the rule in `executor::prepare`.
 //!
-//! Output comes from a log follow rather than an attach: the agent writes into the engine's log
-//! file, so it can never block on a slow reader. Resource use: see [`monitor`].
+//! Output comes from an attach made before the start, so none is missed. Resource use comes from
+//! the engine's stats stream (about one sample a second): peak memory is the cgroup's own
+//! high-water mark on cgroup v1 and the largest sampled usage on v2, page cache included; CPU
+//! time is the cgroup's total from the last sample. Details, and what can be missed, in
+//! `monitor`.
 
 mod config;
 mod monitor;
@@ -17,7 +20,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    StopContainerOptions,
 };
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -27,7 +31,7 @@ use super::prepare::{check_read_only_mounts, chown_writable_mounts, effective_us
 use super::{ExecError, KILL_GRACE, LABEL_MANAGED, LABEL_WORKER, OutputLine, RunOutcome, RunSpec};
 
 /// How long output may keep arriving after the container stopped before the rest is given up.
-/// The log stream ends by itself when the container stops; this only bounds an engine that hangs.
+/// The attach ends by itself when the container stops; this only bounds an engine that hangs.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs phases as containers on one Docker engine.
@@ -104,31 +108,57 @@ impl DockerExecutor {
         cancel: CancellationToken,
     ) -> Result<RunOutcome, ExecError> {
         let name = spec.name.as_str();
+        // Attached before the start, so not a byte is missed however fast the agent exits. (A
+        // log follow after the start would need no attach, but Docker 20.10 ends a follow early
+        // when the container exits while it is still reading — observed losing the tail of
+        // large outputs.)
+        let options = AttachContainerOptions {
+            stream: true,
+            stdout: true,
+            stderr: true,
+            ..AttachContainerOptions::default()
+        };
+        let attached = self
+            .docker
+            .attach_container(name, Some(options))
+            .await
+            .map_err(|e| ExecError::Infrastructure(format!("attach {name}: {e}")))?;
+        let mut logs = tokio::spawn(monitor::forward_output(
+            attached.output,
+            name.to_string(),
+            output,
+        ));
+
         let started = Instant::now();
         self.docker
             .start_container(name, None)
             .await
-            .map_err(|e| ExecError::Infrastructure(format!("start {name}: {e}")))?;
-
-        // Both follow the container from its start: the log follow replays what was written
-        // before it attached, so nothing is lost to the race.
+            .map_err(|e| match e {
+                // The runtime refused to set the container up (a workdir that is a file, a
+                // mount it cannot make...): the same spec fails the same way. (A missing argv[0]
+                // is not this: the init starts, and the agent exits 127.)
+                DockerError::DockerResponseServerError {
+                    status_code: 400,
+                    message,
+                } => ExecError::InvalidSpec(format!("{name}: {message}")),
+                e => ExecError::Infrastructure(format!("start {name}: {e}")),
+            })?;
         let usage = Arc::new(Mutex::new(monitor::Usage::default()));
         let stats = tokio::spawn(monitor::sample_stats(
             self.docker.clone(),
             name.to_string(),
             usage.clone(),
         ));
-        let mut logs = tokio::spawn(monitor::forward_logs(
-            self.docker.clone(),
-            name.to_string(),
-            output,
-        ));
 
-        let (timed_out, cancelled) = tokio::select! {
+        let (mut timed_out, mut cancelled) = tokio::select! {
             exited = self.wait_exit(name) => { exited?; (false, false) }
             () = tokio::time::sleep(spec.timeout) => (true, false),
             () = cancel.cancelled() => (false, true),
         };
+        if (timed_out || cancelled) && !self.is_running(name).await? {
+            // It exited on its own just before: its exit code stands.
+            (timed_out, cancelled) = (false, false);
+        }
         if timed_out || cancelled {
             tracing::info!(
                 container = name,
@@ -186,6 +216,16 @@ impl DockerExecutor {
         })
     }
 
+    async fn is_running(&self, name: &str) -> Result<bool, ExecError> {
+        let state = self
+            .docker
+            .inspect_container(name, None)
+            .await
+            .map_err(|e| ExecError::Infrastructure(format!("inspect {name}: {e}")))?
+            .state;
+        Ok(state.is_some_and(|s| s.running == Some(true)))
+    }
+
     /// Resolves once the container is no longer running. The wait endpoint is only a wake-up:
     /// the engine's answer (and bollard's mapping of non-zero exits to errors) is not trusted for
     /// the state, and a dropped wait (client timeout, engine restart) is retried after checking
@@ -193,13 +233,7 @@ impl DockerExecutor {
     async fn wait_exit(&self, name: &str) -> Result<(), ExecError> {
         loop {
             let _ = self.docker.wait_container(name, None).next().await;
-            let state = self
-                .docker
-                .inspect_container(name, None)
-                .await
-                .map_err(|e| ExecError::Infrastructure(format!("inspect {name}: {e}")))?
-                .state;
-            if state.is_none_or(|s| s.running != Some(true)) {
+            if !self.is_running(name).await? {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

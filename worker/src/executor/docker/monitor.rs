@@ -1,4 +1,5 @@
-//! What runs beside a container: its output forwarded line by line, and its resource use sampled.
+//! What runs beside a container: its output forwarded line by line, and its resource use
+//! sampled.
 //!
 //! **What is measured.** Docker's stats stream (one sample about every second while the
 //! container runs):
@@ -12,43 +13,45 @@
 //!
 //! A container that lives less than about a second may yield no sample: both are then `None`.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::query_parameters::{LogsOptions, StatsOptions};
-use futures_util::StreamExt;
+use bollard::query_parameters::StatsOptions;
+use futures_util::{Stream as FuturesStream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::executor::lines::{LineSink, LineSplitter};
 use crate::executor::{OutputLine, Stream};
 
-/// Follows the container's stdout and stderr from its first byte until it stops, forwarding
-/// whole lines. Returns how many lines the receiver did not take.
-pub(super) async fn forward_logs(
-    docker: Docker,
+/// The container's output as the engine streams it to an attached client.
+pub(super) type OutputStream =
+    Pin<Box<dyn FuturesStream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+
+/// Forwards the attached stdout and stderr as whole lines until the container's streams close.
+/// Returns how many lines the receiver did not take.
+///
+/// Reading an attach applies back-pressure — the agent waits while this is not reading — so
+/// this loop never waits on the receiver for long (see `LineSink`): the agent is held up by at
+/// most one patience period before lines start being dropped instead.
+pub(super) async fn forward_output(
+    mut attached: OutputStream,
     name: String,
     output: mpsc::Sender<OutputLine>,
 ) -> u64 {
-    let options = LogsOptions {
-        follow: true,
-        stdout: true,
-        stderr: true,
-        ..LogsOptions::default()
-    };
-    let mut logs = docker.logs(&name, Some(options));
     let mut sink = LineSink::new(output);
     let mut out = LineSplitter::new(Stream::Stdout);
     let mut err = LineSplitter::new(Stream::Stderr);
-    while let Some(item) = logs.next().await {
+    while let Some(item) = attached.next().await {
         let lines = match item {
             Ok(LogOutput::StdOut { message }) => out.push(&message),
             Ok(LogOutput::StdErr { message }) => err.push(&message),
             Ok(LogOutput::StdIn { .. } | LogOutput::Console { .. }) => continue,
             Err(e) => {
                 // The engine dropped the stream; the run itself goes on, only output is lost.
-                tracing::warn!(container = %name, error = %e, "lost the container's log stream");
+                tracing::warn!(container = %name, error = %e, "lost the container's output stream");
                 break;
             }
         };

@@ -1,14 +1,20 @@
 //! The process executor: the agent as a child process, in a bubblewrap sandbox when `bwrap` is
 //! installed, else as a plain process that is **not isolated**.
 //!
-//! Both modes run `prlimit <rlimits> -- ...` (util-linux; rlimits without `unsafe` pre-exec
-//! code, see [`command::prlimit_args`] for what they do and do not cover), in a process group of
-//! its own, with an environment that is exactly the spec's `env` plus two marker variables
-//! ([`procfs::MARK_WORKER`], [`procfs::MARK_NAME`]) that let [`ProcessExecutor::sweep`] find
-//! leftovers. The spec's `image` is ignored: the agent runs the host's binaries, and `argv[0]` is
-//! looked up on the spec's `PATH` (or /bin:/usr/bin) inside whatever view the mode gives.
-//! Identity: the rule in `executor::prepare` (as root, the spec's uid with its writable mounts
-//! chowned; otherwise the worker's own uid).
+//! Both modes run `prlimit <rlimits> -- ...` (util-linux: rlimits without `unsafe` pre-exec
+//! code; memory becomes a per-process RLIMIT_DATA, pids an RLIMIT_NPROC only when the sandbox
+//! has a uid of its own, cpus nothing — see `command::prlimit_args`), in a process group of its
+//! own, with an environment that is exactly the spec's `env` plus two marker variables
+//! (`FLEET_EXEC_WORKER`, `FLEET_EXEC_NAME`) that let [`ProcessExecutor::sweep`] find leftovers.
+//! Resource use is sampled from /proc every 200 ms over the spawned process's tree: peak memory
+//! is the largest sum of resident sizes, CPU time the tree's user + system time including reaped
+//! children (details in `procfs`).
+//!
+//! The spec's `image` is ignored: the agent runs the host's binaries, and `argv[0]` is looked up
+//! on the spec's `PATH` (or /bin:/usr/bin) inside whatever view the mode gives; a missing one is
+//! an exit code (127 in plain mode, 1 from bwrap), not an error. Identity: the rule in
+//! `executor::prepare` (as root, the spec's uid with its writable mounts chowned; otherwise the
+//! worker's own uid).
 //!
 //! **Bubblewrap** ([`Sandbox::Bubblewrap`]): bwrap is started *as the sandbox user* (the uid
 //! switch happens before exec, so no root process ever runs inside) and unshares every namespace,
@@ -23,8 +29,9 @@
 //! **Plain** ([`Sandbox::Plain`]): no isolation at all — the agent sees the whole host as its
 //! user and can use the network; read-only mounts are not read-only. Mounts cannot be moved, so
 //! they are presented as environment variables holding their host paths (`FLEET_WORKSPACE`,
-//! `FLEET_DIR`, `FLEET_MOUNT_<PATH>`, see [`command::plain_mount_env`]), the working directory
-//! is the host path of the mount holding `workdir`, and `TMPDIR` is a private per-run directory.
+//! `FLEET_DIR`, and `FLEET_MOUNT_A_B` for a mount at `/a/b`), the working directory is the host
+//! path of the mount holding `workdir`, and `TMPDIR` is a private per-run directory. Values in
+//! the spec's `env` that name container paths are passed as they are.
 //! On timeout or cancel the whole process group gets SIGTERM, then SIGKILL after
 //! [`KILL_GRACE`]; when the agent exits, whatever is left in its group is killed. A process that
 //! leaves the group (setsid) escapes both.
@@ -35,14 +42,15 @@ mod procfs;
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::lines::forward_reader;
@@ -118,23 +126,30 @@ impl ProcessExecutor {
     ) -> Result<RunOutcome, ExecError> {
         validate(spec)?;
         let (user, worker_is_root) = effective_user(spec)?;
+        let isolated = self.bwrap.is_some();
+        let plain_cwd = if isolated {
+            None
+        } else {
+            Some(command::plain_cwd(spec)?)
+        };
         if worker_is_root {
             check_read_only_mounts(&spec.mounts, user)?;
             chown_writable_mounts(&spec.mounts, user).await?;
         }
-        let isolated = self.bwrap.is_some();
         // Held to the end of the run: dropping it removes the plain mode's private TMPDIR.
-        let tmp = if isolated {
-            None
-        } else {
-            tracing::warn!(
-                order = %spec.order,
-                phase = %spec.phase,
-                "running the agent WITHOUT isolation (plain process: host filesystem and network)"
-            );
-            Some(private_tmp(worker_is_root.then_some(user))?)
+        let plain = match plain_cwd {
+            None => None,
+            Some(cwd) => {
+                tracing::warn!(
+                    order = %spec.order,
+                    phase = %spec.phase,
+                    "running the agent WITHOUT isolation (plain process: host filesystem and network)"
+                );
+                Some((cwd, private_tmp(worker_is_root.then_some(user))?))
+            }
         };
-        let mut cmd = self.command(spec, user, worker_is_root, tmp.as_ref().map(|t| t.path()))?;
+        let plain_dirs = plain.as_ref().map(|(cwd, tmp)| (cwd.as_path(), tmp.path()));
+        let mut cmd = self.command(spec, user, worker_is_root, plain_dirs);
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| spawn_error(e, spec))?;
         let group = KillGroupOnDrop::new(child.id());
@@ -145,11 +160,8 @@ impl ProcessExecutor {
             .map(|pid| tokio::spawn(procfs::sample_tree(pid, usage.clone())));
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(forward_reader(
-                out,
-                Stream::Stdout,
-                output.clone(),
-            )));
+            let forward = forward_reader(out, Stream::Stdout, output.clone());
+            readers.push(tokio::spawn(forward));
         }
         if let Some(err) = child.stderr.take() {
             readers.push(tokio::spawn(forward_reader(err, Stream::Stderr, output)));
@@ -163,38 +175,21 @@ impl ProcessExecutor {
         };
         let status = match exited {
             Some(status) => status,
+            // It exited on its own just before: its exit code stands.
+            None if matches!(child.try_wait(), Ok(Some(_))) => {
+                (timed_out, cancelled) = (false, false);
+                child.wait().await
+            }
             None => {
-                tracing::info!(order = %spec.order, phase = %spec.phase, timed_out, cancelled,
-                    "stopping the agent");
-                group.signal(Signal::SIGTERM);
-                match tokio::time::timeout(KILL_GRACE, child.wait()).await {
-                    Ok(status) => status,
-                    Err(_) => {
-                        group.signal(Signal::SIGKILL);
-                        child.wait().await
-                    }
-                }
+                tracing::info!(phase = %spec.phase, timed_out, cancelled, "stopping the agent");
+                stop(&mut child, &group).await
             }
         };
         let duration = started.elapsed();
         // The phase is over: anything it left running in its group goes with it.
         group.finish();
         let status = status.map_err(|e| ExecError::Infrastructure(format!("wait: {e}")))?;
-
-        let mut dropped = 0;
-        for mut reader in readers {
-            match tokio::time::timeout(DRAIN_TIMEOUT, &mut reader).await {
-                Ok(Ok(n)) => dropped += n,
-                Ok(Err(e)) => tracing::warn!(error = %e, "output forwarder failed"),
-                Err(_) => {
-                    reader.abort();
-                    tracing::warn!(phase = %spec.phase, "output pipe held open after exit; cut off");
-                }
-            }
-        }
-        if dropped > 0 {
-            tracing::warn!(phase = %spec.phase, dropped, "output lines were dropped");
-        }
+        drain(readers, &spec.phase).await;
         if let Some(sampler) = sampler {
             sampler.abort();
         }
@@ -220,13 +215,14 @@ impl ProcessExecutor {
     }
 
     /// `prlimit … -- [bwrap … --] argv…`, with its environment, identity and process group.
+    /// `plain` is the working directory and TMPDIR of plain mode, `None` under bubblewrap.
     fn command(
         &self,
         spec: &RunSpec,
         user: RunAs,
         worker_is_root: bool,
-        tmp: Option<&Path>,
-    ) -> Result<Command, ExecError> {
+        plain: Option<(&Path, &Path)>,
+    ) -> Command {
         let mut line: Vec<OsString> = Vec::new();
         if let Some(prlimit) = &self.prlimit {
             line.push(prlimit.into());
@@ -248,11 +244,11 @@ impl ProcessExecutor {
             .stderr(Stdio::piped())
             // Its own group, so a timeout can signal everything the agent started at once.
             .process_group(0);
-        match tmp {
+        match plain {
             // bwrap sets the working directory inside; "/" is one any user can enter.
             None => cmd.current_dir("/"),
-            Some(tmp) => cmd
-                .current_dir(command::plain_cwd(spec)?)
+            Some((cwd, tmp)) => cmd
+                .current_dir(cwd)
                 .envs(command::plain_mount_env(spec))
                 .env("TMPDIR", tmp),
         };
@@ -260,7 +256,7 @@ impl ProcessExecutor {
             // std drops the supplementary groups too when root switches uid.
             cmd.uid(user.uid).gid(user.gid);
         }
-        Ok(cmd)
+        cmd
     }
 
     /// Kills every process marked as a sandbox of `worker` (plain-mode agents survive a worker
@@ -271,6 +267,36 @@ impl ProcessExecutor {
         tokio::task::spawn_blocking(move || procfs::sweep(&worker))
             .await
             .map_err(|e| ExecError::Infrastructure(format!("sweep task failed: {e}")))
+    }
+}
+
+/// SIGTERM to the whole group, SIGKILL after [`KILL_GRACE`]; returns the agent's exit status.
+async fn stop(child: &mut Child, group: &KillGroupOnDrop) -> std::io::Result<ExitStatus> {
+    group.signal(Signal::SIGTERM);
+    match tokio::time::timeout(KILL_GRACE, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            group.signal(Signal::SIGKILL);
+            child.wait().await
+        }
+    }
+}
+
+/// Waits for the output forwarders to finish, cutting off any whose pipe stays open.
+async fn drain(readers: Vec<JoinHandle<u64>>, phase: &str) {
+    let mut dropped = 0;
+    for mut reader in readers {
+        match tokio::time::timeout(DRAIN_TIMEOUT, &mut reader).await {
+            Ok(Ok(n)) => dropped += n,
+            Ok(Err(e)) => tracing::warn!(error = %e, "output forwarder failed"),
+            Err(_) => {
+                reader.abort();
+                tracing::warn!(phase, "output pipe held open after exit; cut off");
+            }
+        }
+    }
+    if dropped > 0 {
+        tracing::warn!(phase, dropped, "output lines were dropped");
     }
 }
 
