@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fleet_shared::definition;
 use fleet_shared::{OrderId, OrderState, Queue};
-use fleet_worker::config::WorkerConfig;
+use fleet_worker::config::{Definitions, WorkerConfig};
 use fleet_worker::executor::Executor;
 use fleet_worker::executor::docker::DockerExecutor;
 use fleet_worker::git::{Credentials, GitSettings};
@@ -206,7 +206,7 @@ impl TestWorker {
         let worker = Worker {
             config: WorkerConfig {
                 name: name.to_string(),
-                definition,
+                definitions: Definitions::new(vec![definition]).expect("one definition"),
                 concurrency: options.concurrency,
                 work_dir: work_dir.path().to_path_buf(),
                 heartbeat: options.heartbeat,

@@ -10,7 +10,7 @@ use fleet_shared::config::RedisArgs;
 use fleet_shared::definition::{self, LoadedDefinition};
 use fleet_shared::telemetry::{self, LogFormat};
 
-use crate::config::{WorkerConfig, default_work_dir, defaults};
+use crate::config::{Definitions, WorkerConfig, default_work_dir, defaults};
 use crate::executor::Executor;
 use crate::executor::docker::DockerExecutor;
 use crate::executor::process::{ProcessExecutor, Sandbox};
@@ -70,9 +70,11 @@ pub enum ExecutorKind {
 /// Settings `run` and `once` share.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// A definition file, or a worker_id looked up in --definitions-dir.
-    #[arg(long, env = "FLEET_DEFINITION")]
-    pub definition: String,
+    /// A definition file, or a worker_id looked up in --definitions-dir. Repeat it (or give a
+    /// comma-separated list) to run several definitions in one worker: each order runs under the
+    /// definition that accepts its task type. `all` runs every definition in the directory.
+    #[arg(long, env = "FLEET_DEFINITION", required = true, value_delimiter = ',')]
+    pub definition: Vec<String>,
     /// Where worker ids given to --definition are looked up.
     #[arg(long, env = "FLEET_DEFINITIONS_DIR", default_value = "definitions")]
     pub definitions_dir: PathBuf,
@@ -147,9 +149,26 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Loads and checks the definition; the error is the definition checker's one line.
-pub fn load_definition(common: &CommonArgs) -> Result<LoadedDefinition, String> {
-    definition::resolve(&common.definition, &common.definitions_dir).map_err(|e| e.to_string())
+/// Loads and checks the definitions; an error is the definition checker's one line.
+pub fn load_definitions(common: &CommonArgs) -> Result<Vec<LoadedDefinition>, String> {
+    if common.definition.iter().any(|d| d == "all") {
+        let (loaded, errors) = definition::load_dir(&common.definitions_dir);
+        if let Some(e) = errors.first() {
+            return Err(e.to_string());
+        }
+        if loaded.is_empty() {
+            return Err(format!(
+                "definition: no definitions in {}",
+                common.definitions_dir.display()
+            ));
+        }
+        return Ok(loaded);
+    }
+    common
+        .definition
+        .iter()
+        .map(|d| definition::resolve(d, &common.definitions_dir).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Builds the executor asked for; `auto` falls back to the process executor with a warning.
@@ -175,14 +194,43 @@ pub async fn build_executor(kind: ExecutorKind) -> Result<Executor, String> {
     }
 }
 
-/// The helper directory: the flag, else this binary's directory when it holds `fleet-agent`.
-pub fn helper_dir(common: &CommonArgs) -> Option<PathBuf> {
-    if let Some(dir) = &common.agent_helper_dir {
-        // Bind mounts need absolute paths; a relative flag is relative to where we started.
-        return Some(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
+/// The directory mounted read-only at /opt/fleet/bin in sandboxes, holding only `fleet-agent`.
+///
+/// The helper comes from --agent-helper-dir, else from next to this binary, and is copied into
+/// `<work dir>/helper/`. Why copy: bind mounts name paths on the Docker host, and the work dir
+/// is the one path known to be the same on the host and in a containerised worker — mounting the
+/// worker's own binary directory would mount whatever the host has at that path.
+pub fn helper_dir(common: &CommonArgs, work_dir: &std::path::Path) -> Option<PathBuf> {
+    let source = match &common.agent_helper_dir {
+        Some(dir) => dir.join("fleet-agent"),
+        None => std::env::current_exe().ok()?.parent()?.join("fleet-agent"),
+    };
+    if !source.is_file() {
+        if common.agent_helper_dir.is_some() {
+            tracing::warn!(path = %source.display(), "no fleet-agent helper there; sandboxes get none");
+        }
+        return None;
     }
-    let exe_dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
-    exe_dir.join("fleet-agent").is_file().then_some(exe_dir)
+    let staged = work_dir.join("helper");
+    let copy = || -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(&staged)?;
+        let target = staged.join("fleet-agent");
+        // Write then rename: a sandbox starting meanwhile sees the old helper or the new one.
+        let tmp = staged.join(format!(".fleet-agent.{}", std::process::id()));
+        std::fs::copy(&source, &tmp)?;
+        std::fs::rename(&tmp, &target)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::canonicalize(&staged)
+    };
+    match copy() {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not stage the fleet-agent helper; sandboxes get none");
+            None
+        }
+    }
 }
 
 /// Git settings: the mirror cache under the work dir, credentials from the environment.
@@ -197,7 +245,7 @@ pub fn git_settings(work_dir: &std::path::Path, depth: u32) -> Result<GitSetting
 async fn run_worker(args: RunArgs) -> Result<(), (u8, String)> {
     let bad = |m: String| (2u8, m);
     let infra = |m: String| (4u8, m);
-    let loaded = load_definition(&args.common).map_err(bad)?;
+    let loaded = load_definitions(&args.common).map_err(bad)?;
     if args.concurrency == 0 || args.concurrency > 256 {
         return Err(bad(format!(
             "concurrency: {} must be between 1 and 256",
@@ -205,22 +253,22 @@ async fn run_worker(args: RunArgs) -> Result<(), (u8, String)> {
         )));
     }
     let queue = args.redis.queue().map_err(|e| bad(e.to_string()))?;
-    let work_dir = args
-        .common
-        .work_dir
-        .clone()
-        .unwrap_or_else(default_work_dir);
-    let definition = loaded.definition;
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", definition.worker_id, host_name()));
+    let work_dir = prepare_work_dir(args.common.work_dir.clone()).map_err(bad)?;
+    let definitions =
+        Definitions::new(loaded.into_iter().map(|l| l.definition).collect()).map_err(bad)?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        let prefix = match definitions.iter().count() {
+            1 => definitions.ids(),
+            _ => "worker".to_string(),
+        };
+        format!("{prefix}-{}", host_name())
+    });
     validate_name(&name).map_err(bad)?;
     let git = git_settings(&work_dir, args.common.git_depth).map_err(bad)?;
     let executor = build_executor(args.common.executor).await.map_err(infra)?;
     let config = WorkerConfig {
         name,
-        definition,
+        definitions,
         concurrency: args.concurrency,
         work_dir,
         heartbeat: args.heartbeat,
@@ -230,7 +278,7 @@ async fn run_worker(args: RunArgs) -> Result<(), (u8, String)> {
         log_lines: defaults::LOG_LINES,
     };
     let worker = Worker {
-        helper_dir: helper_dir(&args.common),
+        helper_dir: helper_dir(&args.common, &config.work_dir),
         config,
         queue,
         executor: Arc::new(executor),
@@ -242,6 +290,14 @@ async fn run_worker(args: RunArgs) -> Result<(), (u8, String)> {
         .run(shutdown)
         .await
         .map_err(|e| infra(format!("{e:#}")))
+}
+
+/// Creates the work dir and makes it absolute: sandboxes bind-mount paths under it.
+pub fn prepare_work_dir(flag: Option<PathBuf>) -> Result<PathBuf, String> {
+    let dir = flag.unwrap_or_else(default_work_dir);
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::canonicalize(&dir))
+        .map_err(|e| format!("work-dir: cannot use {}: {e}", dir.display()))
 }
 
 /// Worker names end up in container names, labels and paths.

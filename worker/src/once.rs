@@ -14,8 +14,9 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::clarify::Clarifier;
-use crate::cli::{OnceArgs, build_executor, git_settings, helper_dir, load_definition};
-use crate::config::default_work_dir;
+use crate::cli::{
+    OnceArgs, build_executor, git_settings, helper_dir, load_definitions, prepare_work_dir,
+};
 use crate::pipeline::{Job, Outcome};
 use crate::report::Reporter;
 
@@ -55,30 +56,28 @@ pub async fn run(args: OnceArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => return bail(EXIT_BAD_INPUT, e.to_string()),
     };
-    let definition = match load_definition(&args.common) {
-        Ok(d) => d.definition,
+    let definitions = match load_definitions(&args.common) {
+        Ok(d) => d,
         Err(e) => return bail(EXIT_BAD_INPUT, e),
     };
-    if !definition.accepts(order.task_type) {
+    let Some(definition) = definitions
+        .into_iter()
+        .map(|l| l.definition)
+        .find(|d| d.accepts(order.task_type))
+    else {
         return bail(
             EXIT_BAD_INPUT,
             format!(
-                "type: {:?} is not accepted by definition {} (it accepts {:?})",
+                "type: {:?} is not accepted by any definition given (--definition {})",
                 order.task_type.as_str(),
-                definition.worker_id,
-                definition
-                    .accepts
-                    .iter()
-                    .map(|t| t.as_str())
-                    .collect::<Vec<_>>()
+                args.common.definition.join(",")
             ),
         );
-    }
-    let work_dir = args
-        .common
-        .work_dir
-        .clone()
-        .unwrap_or_else(default_work_dir);
+    };
+    let work_dir = match prepare_work_dir(args.common.work_dir.clone()) {
+        Ok(dir) => dir,
+        Err(e) => return bail(EXIT_BAD_INPUT, e),
+    };
     let git = match git_settings(&work_dir, args.common.git_depth) {
         Ok(g) => g,
         Err(e) => return bail(EXIT_BAD_INPUT, e),
@@ -97,7 +96,7 @@ pub async fn run(args: OnceArgs) -> ExitCode {
         executor: Arc::new(executor),
         git: Arc::new(git),
         orders_dir: work_dir.join("orders").join(&name),
-        helper_dir: helper_dir(&args.common),
+        helper_dir: helper_dir(&args.common, &work_dir),
         order: order.clone(),
         attempt: 1,
         reporter: Reporter::Standalone,

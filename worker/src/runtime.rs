@@ -83,7 +83,7 @@ impl Worker {
         )
         .await
         .context("registering the worker in Redis")?;
-        tracing::info!(worker = %me.config.name, definition = %me.config.definition.worker_id,
+        tracing::info!(worker = %me.config.name, definitions = %me.config.definitions.ids(),
             executor = me.executor.kind(), concurrency = me.config.concurrency, "worker started");
 
         let beats_stop = CancellationToken::new();
@@ -217,7 +217,7 @@ impl Worker {
         shutdown: &Shutdown,
     ) {
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
-        let types = self.config.definition.accepts.clone();
+        let types = self.config.definitions.accepts();
         let mut backoff = Duration::from_millis(100);
         loop {
             // Reap finished runs so the set does not grow.
@@ -303,7 +303,18 @@ impl Worker {
             },
         );
         tracing::info!("order claimed");
-        let definition = &self.config.definition;
+        let Some(definition) = self.config.definitions.for_type(lease.order.task_type) else {
+            // Cannot happen: the worker claims only the types its definitions accept.
+            let _ = self
+                .queue
+                .release(
+                    &lease,
+                    "no definition of this worker accepts the order's type",
+                )
+                .await;
+            lock(&table).remove(&id);
+            return;
+        };
         let reporter = Reporter::Queue {
             queue: self.queue.clone(),
             lease: lease.clone(),
@@ -412,11 +423,25 @@ impl Worker {
             })
             .unzip();
         let (cpu_percent, memory_bytes) = usage.sample();
-        let resources = &self.config.definition.runtime.resources;
+        let limits: Vec<String> = self
+            .config
+            .definitions
+            .iter()
+            .map(|d| {
+                let r = &d.runtime.resources;
+                format!(
+                    "{}: {}, {} cpus, {} pids",
+                    d.worker_id,
+                    fleet_shared::units::format_size(r.memory.bytes()),
+                    r.cpus,
+                    r.pids
+                )
+            })
+            .collect();
         let info = WorkerInfo {
             id: self.config.name.clone(),
-            definition: self.config.definition.worker_id.to_string(),
-            accepts: self.config.definition.accepts.clone(),
+            definition: self.config.definitions.ids(),
+            accepts: self.config.definitions.accepts(),
             executor: self.executor.kind().to_string(),
             concurrency: self.config.concurrency as u32,
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -429,12 +454,7 @@ impl Worker {
             started_at_ms: started_at,
             last_heartbeat_ms: 0,
             heartbeat_interval_ms: self.config.heartbeat.as_millis() as u64,
-            limits: format!(
-                "{}, {} cpus, {} pids",
-                fleet_shared::units::format_size(resources.memory.bytes()),
-                resources.cpus,
-                resources.pids
-            ),
+            limits: limits.join("; "),
         };
         let lost = self
             .queue
