@@ -14,6 +14,11 @@ if ! { [ -x /bin/busybox ] && (ldd /bin/busybox 2>&1 || true) | grep -qE "not a 
   missing+=(busybox-static)
 fi
 command -v git >/dev/null || missing+=(git)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+# Compose v2 (`docker compose`) where the client has it, else Debian's docker-compose.
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+  missing+=(docker-compose)
+fi
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 if [ "${FLEET_SKIP_BROWSER:-0}" != 1 ]; then
   command -v chromium >/dev/null || missing+=(chromium)
