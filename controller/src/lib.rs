@@ -7,7 +7,6 @@
 
 pub mod api;
 pub mod auth;
-pub mod clarifications;
 pub mod cli;
 pub mod dashboard;
 pub mod maintenance;

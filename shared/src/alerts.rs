@@ -35,7 +35,7 @@ impl Queue {
             order: order.map(|o| o.to_string()),
             worker: worker.map(str::to_string),
             message: message.to_string(),
-            at_ms: self.now_ms().await?,
+            at_ms: self.clock().stamp_ms(),
         };
         let json = serde_json::to_string(&alert).unwrap_or_default();
         let mut pipe = redis::pipe();
@@ -43,27 +43,16 @@ impl Queue {
             .ignore()
             .ltrim(self.keys().alerts(), 0, ALERTS_MAX - 1)
             .ignore();
-        let mut xadd = redis::cmd("XADD");
-        xadd.arg(self.keys().events())
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.settings().events_maxlen)
-            .arg("*")
-            .arg("event")
-            .arg("alert")
-            .arg("kind")
-            .arg(kind)
-            .arg("message")
-            .arg(message)
-            .arg("at")
-            .arg(alert.at_ms);
-        if let Some(order) = order {
-            xadd.arg("order").arg(order.as_str());
+        let mut fields = vec![("kind", kind), ("message", message)];
+        let order_id = order.map(|o| o.to_string());
+        if let Some(order) = &order_id {
+            fields.push(("order", order));
         }
         if let Some(worker) = worker {
-            xadd.arg("worker").arg(worker);
+            fields.push(("worker", worker));
         }
-        pipe.add_command(xadd).ignore();
+        pipe.add_command(self.event_command("alert", &fields))
+            .ignore();
         self.query::<()>(&pipe).await
     }
 

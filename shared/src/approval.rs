@@ -128,19 +128,11 @@ impl Queue {
         let (had_level,): (bool,) = self.query(&pipe).await?;
         if had_level {
             let mut pipe = redis::pipe();
-            let mut xadd = redis::cmd("XADD");
-            xadd.arg(self.keys().events())
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.settings().events_maxlen)
-                .arg("*")
-                .arg("event")
-                .arg("trust_reverted")
-                .arg("definition")
-                .arg(definition)
-                .arg("why")
-                .arg(why);
-            pipe.add_command(xadd).ignore();
+            let event = self.event_command(
+                "trust_reverted",
+                &[("definition", definition), ("why", why)],
+            );
+            pipe.add_command(event).ignore();
             self.query::<()>(&pipe).await?;
         }
         Ok(had_level)

@@ -36,7 +36,7 @@ pub struct AuditEntry {
 impl Queue {
     /// Appends `entry` to the definition's audit stream and the order's trail.
     pub async fn audit(&self, entry: &AuditEntry, retention: Duration) -> QueueResult<()> {
-        let now = self.now_ms().await?;
+        let now = self.clock().stamp_ms();
         let mut entry = entry.clone();
         entry.at_ms = now;
         let json = serde_json::to_string(&entry).unwrap_or_default();

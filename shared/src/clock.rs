@@ -32,6 +32,15 @@ impl Clock {
         }
     }
 
+    /// A timestamp for records that are only read by people (audit entries, alerts): the manual
+    /// time, or this host's clock — never a Redis round trip, and never compared with leases.
+    pub fn stamp_ms(&self) -> i64 {
+        match self {
+            Clock::Redis => wall_clock_ms(),
+            Clock::Manual(now) => now.load(Ordering::SeqCst),
+        }
+    }
+
     /// Moves a manual clock forward; does nothing to the Redis clock.
     pub fn advance(&self, by: Duration) {
         if let Clock::Manual(now) = self {

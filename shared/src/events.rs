@@ -54,6 +54,25 @@ impl Event {
 }
 
 impl Queue {
+    /// An XADD of an event that is not an order transition (alerts, trust changes), capped like
+    /// the scripts' own entries; add it to a pipeline.
+    pub(crate) fn event_command(&self, kind: &str, fields: &[(&str, &str)]) -> redis::Cmd {
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(self.keys().events())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.settings().events_maxlen)
+            .arg("*")
+            .arg("event")
+            .arg(kind)
+            .arg("at")
+            .arg(self.clock().stamp_ms());
+        for (name, value) in fields {
+            xadd.arg(*name).arg(*value);
+        }
+        xadd
+    }
+
     /// The newest `count` events, newest first.
     pub async fn recent_events(&self, count: usize) -> QueueResult<Vec<Event>> {
         let mut pipe = redis::pipe();

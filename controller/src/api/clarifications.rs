@@ -66,17 +66,7 @@ pub async fn answer(
 ) -> ApiResult<Json<serde_json::Value>> {
     let actor = state.writer(&headers)?;
     let action = parse_action(body.action.as_deref())?;
-    crate::clarifications::answer(&state.queue, &id, action, &body.text, &actor.0).await?;
-    if let Some(order) = id.split('.').next().and_then(|o| o.parse().ok()) {
-        crate::people::audit(
-            &state.queue,
-            &order,
-            "answer",
-            &actor.0,
-            json!({"question": id, "action": action.as_str(), "text": body.text}),
-        )
-        .await;
-    }
+    crate::people::answer(&state.queue, &id, action, &body.text, &actor.0).await?;
     Ok(Json(
         json!({ "id": id, "state": action.as_str(), "answered_by": actor.0 }),
     ))

@@ -124,15 +124,7 @@ pub async fn cancel(
 ) -> ApiResult<Json<serde_json::Value>> {
     let actor = state.writer(&headers)?;
     let id = parse_id(&id)?;
-    let outcome = state.queue.cancel(&id, &actor.0).await?;
-    people::audit(
-        &state.queue,
-        &id,
-        "cancel",
-        &actor.0,
-        json!({"previous": outcome.previous}),
-    )
-    .await;
+    let outcome = people::cancel(&state.queue, &id, &actor.0).await?;
     Ok(Json(serde_json::json!({
         "id": id,
         "previous_state": outcome.previous,
@@ -147,15 +139,7 @@ pub async fn retry(
 ) -> ApiResult<Json<serde_json::Value>> {
     let actor = state.writer(&headers)?;
     let id = parse_id(&id)?;
-    let previous = state.queue.retry(&id, &actor.0).await?;
-    people::audit(
-        &state.queue,
-        &id,
-        "retry",
-        &actor.0,
-        json!({"previous": previous}),
-    )
-    .await;
+    let previous = people::retry(&state.queue, &id, &actor.0).await?;
     Ok(Json(serde_json::json!({
         "id": id,
         "previous_state": previous,
@@ -186,15 +170,7 @@ pub async fn approve(
 ) -> ApiResult<Json<serde_json::Value>> {
     let actor = state.writer(&headers)?;
     let id = parse_id(&id)?;
-    let level = state.queue.approve(&id, &actor.0).await?;
-    people::audit(
-        &state.queue,
-        &id,
-        "approve",
-        &actor.0,
-        json!({"trust_level": level}),
-    )
-    .await;
+    let level = people::approve(&state.queue, &id, &actor.0).await?;
     Ok(Json(json!({
         "id": id,
         "state": OrderState::Succeeded,
@@ -217,21 +193,7 @@ pub async fn reject(
 ) -> ApiResult<Json<serde_json::Value>> {
     let actor = state.writer(&headers)?;
     let id = parse_id(&id)?;
-    if body.reason.trim().is_empty() {
-        return Err(ApiError::bad_field(
-            "reason",
-            "reason: \"\" is empty; say why the change is rejected",
-        ));
-    }
-    let reverted = state.queue.reject(&id, &actor.0, &body.reason).await?;
-    people::audit(
-        &state.queue,
-        &id,
-        "reject",
-        &actor.0,
-        json!({"reason": body.reason, "trust_reverted": reverted}),
-    )
-    .await;
+    let reverted = people::reject(&state.queue, &id, &actor.0, &body.reason).await?;
     Ok(Json(json!({
         "id": id,
         "state": OrderState::Failed,

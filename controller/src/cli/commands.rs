@@ -57,15 +57,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Workers => inspect::workers(&queue, json).await,
         Command::Cancel { id } => {
             let id = parse_id(&id)?;
-            let outcome = queue.cancel(&id, &cli_actor()).await?;
-            people::audit(
-                &queue,
-                &id,
-                "cancel",
-                &cli_actor(),
-                serde_json::json!({"previous": outcome.previous}),
-            )
-            .await;
+            let outcome = people::cancel(&queue, &id, &cli_actor())
+                .await
+                .map_err(api_to_cli)?;
             if json {
                 print_json(
                     &serde_json::json!({"id": id, "previous_state": outcome.previous, "state": "cancelled"}),
@@ -82,15 +76,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         Command::Retry { id } => {
             let id = parse_id(&id)?;
-            let previous = queue.retry(&id, &cli_actor()).await?;
-            people::audit(
-                &queue,
-                &id,
-                "retry",
-                &cli_actor(),
-                serde_json::json!({"previous": previous}),
-            )
-            .await;
+            let previous = people::retry(&queue, &id, &cli_actor())
+                .await
+                .map_err(api_to_cli)?;
             if json {
                 print_json(
                     &serde_json::json!({"id": id, "previous_state": previous, "state": "queued"}),
@@ -102,16 +90,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         Command::Approve { id } => {
             let id = parse_id(&id)?;
-            let actor = cli_actor();
-            let level = queue.approve(&id, &actor).await?;
-            people::audit(
-                &queue,
-                &id,
-                "approve",
-                &actor,
-                serde_json::json!({"trust_level": level}),
-            )
-            .await;
+            let level = people::approve(&queue, &id, &cli_actor())
+                .await
+                .map_err(api_to_cli)?;
             if json {
                 print_json(
                     &serde_json::json!({"id": id, "state": "succeeded", "trust_level": level}),
@@ -123,21 +104,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         Command::Reject { id, reason } => {
             let id = parse_id(&id)?;
-            if reason.trim().is_empty() {
-                return Err(CliError::bad_input(
-                    "reason: \"\" is empty; say why the change is rejected",
-                ));
-            }
-            let actor = cli_actor();
-            let reverted = queue.reject(&id, &actor, &reason).await?;
-            people::audit(
-                &queue,
-                &id,
-                "reject",
-                &actor,
-                serde_json::json!({"reason": reason, "trust_reverted": reverted}),
-            )
-            .await;
+            let reverted = people::reject(&queue, &id, &cli_actor(), &reason)
+                .await
+                .map_err(api_to_cli)?;
             if json {
                 print_json(
                     &serde_json::json!({"id": id, "state": "failed", "trust_reverted": reverted}),
@@ -189,19 +158,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
                 AnswerAction::Answered
             };
             let text = text.unwrap_or_default();
-            crate::clarifications::answer(&queue, &id, action, &text, &cli_actor())
+            people::answer(&queue, &id, action, &text, &cli_actor())
                 .await
                 .map_err(api_to_cli)?;
-            if let Some(order) = id.split('.').next().and_then(|o| o.parse::<OrderId>().ok()) {
-                people::audit(
-                    &queue,
-                    &order,
-                    "answer",
-                    &cli_actor(),
-                    serde_json::json!({"question": id, "action": action.as_str(), "text": text}),
-                )
-                .await;
-            }
             if json {
                 print_json(&serde_json::json!({"id": id, "state": action.as_str()}));
             } else {

@@ -20,11 +20,17 @@
     refreshing = true;
     try {
       const res = await fetch("/ui/panels", { cache: "no-store" });
+      // An error body (Redis down) is not panels: keep the last good ones and say so.
+      if (!res.ok) { setLive(false, "controller error (HTTP " + res.status + "), retrying"); return; }
       const html = await res.text();
       // Keep what the operator is typing: skip the swap while an input inside has focus.
       const active = document.activeElement;
       if (!(active && panels.contains(active) && active.tagName === "INPUT")) {
         panels.innerHTML = html;
+      }
+      // Clear an earlier refresh error, unless the event stream is what is down.
+      if (!dot.classList.contains("ok") && source && source.readyState === EventSource.OPEN) {
+        setLive(true, "live");
       }
     } catch (e) {
       setLive(false, "cannot reach the controller");
@@ -42,8 +48,9 @@
     liveText.textContent = text;
   }
 
+  let source = null;
   function connect() {
-    const source = new EventSource("/api/v1/events");
+    source = new EventSource("/api/v1/events");
     source.onopen = () => setLive(true, "live");
     source.onmessage = (msg) => {
       setLive(true, "live");
@@ -57,10 +64,13 @@
     source.onerror = () => setLive(false, "reconnecting…");
   }
 
+  let toastTimer = null;
   function showToast(text, bad) {
     toast.textContent = text;
     toast.className = "show " + (bad ? "bad" : "ok");
-    setTimeout(() => { toast.className = ""; }, 4000);
+    // A new toast gets its full 4 s: the previous one's timer must not hide it early.
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { toast.className = ""; }, 4000);
   }
 
   async function post(path, body) {

@@ -36,6 +36,7 @@ pub fn page(prefix: &str, auth_enabled: bool, panels: &str) -> String {
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>fleet · {fleet}</title>
+<link rel="icon" href="data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><path d='M8 1.5 15 14.5H1z' fill='%235aa9ff'/></svg>">
 <link rel="stylesheet" href="/ui/style.css">
 </head><body data-auth="{auth}">
 <header>
@@ -94,7 +95,8 @@ pub async fn panels(queue: &Queue) -> QueueResult<String> {
         ("queued", depths.total_ready(), "queued"),
         ("running", depths.running, "running"),
         ("delayed", depths.delayed, "delayed"),
-        ("awaiting approval", depths.awaiting_approval, "awaiting"),
+        // "awaiting approval" does not fit a card at 1400 px; the panel below says it in full.
+        ("to approve", depths.awaiting_approval, "awaiting"),
         (
             "questions",
             questions.len() as u64,
@@ -113,21 +115,24 @@ pub async fn panels(queue: &Queue) -> QueueResult<String> {
             if lost > 0 { "dead" } else { "" },
         ),
     ] {
+        let zero = if value == 0 { " zero" } else { "" };
         let _ = write!(
             html,
-            r#"<div class="card {class}"><div class="value">{value}</div><div class="label">{label}</div></div>"#
+            r#"<div class="card {class}{zero}"><div class="value">{value}</div><div class="label">{label}</div></div>"#
         );
     }
     html.push_str("</section>");
 
+    // Top to bottom: what needs a person, the orders as they move, then capacity and the
+    // dead set, so the part that changes most comes before the part that rarely does.
     alerts(&mut html, &workers, &dead, &recent_alerts, now);
     questions_panel(&mut html, &questions, now);
     approvals_panel(&mut html, &approvals, now);
+    orders_panel(&mut html, &recent, now);
     html.push_str(r#"<div class="grid">"#);
     workers_panel(&mut html, &workers, now);
     depths_panel(&mut html, &depths);
     html.push_str("</div>");
-    orders_panel(&mut html, &recent, now);
     dead_panel(&mut html, &dead, now);
     Ok(html)
 }
@@ -181,7 +186,7 @@ fn questions_panel(html: &mut String, questions: &[Question], now: i64) {
     if questions.is_empty() {
         return;
     }
-    html.push_str(r#"<section class="panel" id="questions"><h2>Questions waiting for you</h2><table><thead><tr><th>order</th><th>question</th><th>asked</th><th>answer</th></tr></thead><tbody>"#);
+    html.push_str(r#"<section class="panel" id="questions"><h2>Questions waiting for you</h2><table><thead><tr><th>order</th><th>question</th><th>asked</th><th class="actions">answer</th></tr></thead><tbody>"#);
     for q in questions {
         let choices = if q.choices.is_empty() {
             String::new()
@@ -193,7 +198,7 @@ fn questions_panel(html: &mut String, questions: &[Question], now: i64) {
         };
         let _ = write!(
             html,
-            r#"<tr data-question="{id}"><td><code title="{order}">{order_short}</code><div class="sub">{ty} · {worker}</div></td><td><b>{text}</b>{choices}</td><td>{asked}<div class="sub">times out {deadline}</div></td><td class="answer"><input id="answer-{id}" placeholder="your answer" autocomplete="off"> <button data-action="answer" data-id="{id}">answer</button></td></tr>"#,
+            r#"<tr data-question="{id}"><td><code title="{order}">{order_short}</code><div class="sub">{ty} · {worker}</div></td><td><b>{text}</b>{choices}</td><td class="when">{asked}<div class="sub">times out {deadline}</div></td><td class="answer actions"><input id="answer-{id}" placeholder="your answer" autocomplete="off"> <button data-action="answer" data-id="{id}">answer</button></td></tr>"#,
             id = esc(&q.id),
             order = esc(&q.order),
             order_short = esc(short(&q.order)),
@@ -216,7 +221,7 @@ fn approvals_panel(html: &mut String, approvals: &[OrderRecord], now: i64) {
         let result = r.result.clone().unwrap_or_default();
         let _ = write!(
             html,
-            r#"<tr data-approval="{id}"><td><code title="{id}">{short}</code><div class="sub">{ty} · {worker}</div></td><td><code>{branch}</code></td><td>{summary}<div class="sub">{files} file(s), +{added} −{removed}</div></td><td>{pushed}</td><td><button data-action="approve" data-id="{id}">approve</button> <button class="danger" data-action="reject" data-id="{id}">reject</button></td></tr>"#,
+            r#"<tr data-approval="{id}"><td><code title="{id}">{short}</code><div class="sub">{ty} · {worker}</div></td><td class="branch"><code>{branch}</code></td><td>{summary}<div class="sub">{files} file(s), +{added} −{removed}</div></td><td class="when">{pushed}</td><td class="actions"><button data-action="approve" data-id="{id}">approve</button> <button class="danger" data-action="reject" data-id="{id}">reject</button></td></tr>"#,
             id = esc(r.order.id.as_str()),
             short = esc(short(r.order.id.as_str())),
             ty = r.order.task_type,
@@ -238,7 +243,7 @@ fn workers_panel(html: &mut String, workers: &[WorkerInfo], now: i64) {
         html.push_str(r#"<p class="empty">No workers yet. Start one: <code>fleet-worker run --definition definitions/docs.yaml</code></p></section>"#);
         return;
     }
-    html.push_str("<table><thead><tr><th>worker</th><th>definition</th><th>status</th><th>orders</th><th>heartbeat</th><th>cpu</th><th>memory</th></tr></thead><tbody>");
+    html.push_str(r#"<table><thead><tr><th>worker</th><th>definition</th><th>status</th><th>orders</th><th>heartbeat</th><th class="num">cpu</th><th class="num">memory</th></tr></thead><tbody>"#);
     for w in workers {
         let age = Duration::from_millis((now - w.last_heartbeat_ms).max(0) as u64);
         let stale = age.as_millis() as u64 > 2 * w.heartbeat_interval_ms.max(1000);
@@ -249,7 +254,7 @@ fn workers_panel(html: &mut String, workers: &[WorkerInfo], now: i64) {
             .collect();
         let _ = write!(
             html,
-            r#"<tr><td><b>{id}</b><div class="sub">{exec} · {host}</div></td><td>{def}</td><td><span class="badge w-{status}">{status}</span></td><td>{orders}</td><td class="{stale}">{age} ago</td><td>{cpu:.0}%</td><td>{mem}</td></tr>"#,
+            r#"<tr><td><b>{id}</b><div class="sub">{exec} · {host}</div></td><td>{def}</td><td><span class="badge w-{status}">{status}</span></td><td>{orders}</td><td class="when {stale}">{age} ago</td><td class="num">{cpu:.0}%</td><td class="num">{mem}</td></tr>"#,
             id = esc(&w.id),
             exec = esc(&w.executor),
             host = esc(&w.host),
@@ -272,7 +277,7 @@ fn workers_panel(html: &mut String, workers: &[WorkerInfo], now: i64) {
 fn depths_panel(html: &mut String, depths: &fleet_shared::queue::QueueDepths) {
     html.push_str(r#"<section class="panel" id="queues"><h2>Queues</h2><table class="depths"><thead><tr><th>type</th>"#);
     for p in Priority::ALL {
-        let _ = write!(html, "<th>{p}</th>");
+        let _ = write!(html, r#"<th class="num">{p}</th>"#);
     }
     html.push_str("</tr></thead><tbody>");
     for t in TaskType::ALL {
@@ -301,7 +306,7 @@ fn orders_panel(html: &mut String, recent: &[OrderRecord], now: i64) {
         html.push_str(r#"<p class="empty">No orders yet. <code>fleet-controller enqueue --type docs --repo … --prompt …</code></p></section>"#);
         return;
     }
-    html.push_str("<table><thead><tr><th>order</th><th>type</th><th>state</th><th>attempt</th><th>progress</th><th>duration</th><th>updated</th><th></th></tr></thead><tbody>");
+    html.push_str(r#"<table><thead><tr><th>order</th><th>type</th><th>state</th><th class="num">attempt</th><th>progress</th><th>duration</th><th>updated</th><th></th></tr></thead><tbody>"#);
     for r in recent {
         let duration = match (r.started_at_ms, r.finished_at_ms) {
             (Some(s), Some(f)) if f >= s => format_duration(Duration::from_millis((f - s) as u64)),
@@ -331,7 +336,7 @@ fn orders_panel(html: &mut String, recent: &[OrderRecord], now: i64) {
         };
         let _ = write!(
             html,
-            r#"<tr data-order="{id}" data-state="{state}"><td><code title="{id}">{short}</code><div class="sub" title="{prompt}">{prompt_short}</div></td><td>{ty}<div class="sub">{prio}</div></td><td><span class="badge s-{state}">{state_text}</span></td><td>{attempt}/{max}</td><td class="progress">{progress}</td><td>{duration}</td><td>{updated}</td><td>{action}</td></tr>"#,
+            r#"<tr data-order="{id}" data-state="{state}"><td><code title="{id}">{short}</code><div class="sub" title="{prompt}">{prompt_short}</div></td><td>{ty}<div class="sub">{prio}</div></td><td><span class="badge s-{state}">{state_text}</span></td><td class="num">{attempt}/{max}</td><td class="progress">{progress}</td><td class="when">{duration}</td><td class="when">{updated}</td><td class="actions">{action}</td></tr>"#,
             id = esc(r.order.id.as_str()),
             short = esc(short(r.order.id.as_str())),
             prompt = esc(&r.order.prompt),
@@ -360,9 +365,12 @@ fn dead_panel(html: &mut String, dead: &[OrderRecord], now: i64) {
     for r in dead {
         let _ = write!(
             html,
-            r#"<tr data-dead="{id}"><td><code title="{id}">{short}</code></td><td>{ty}</td><td><b>{reason}</b><div class="sub err">{error}</div></td><td>{died}</td><td><button data-action="retry" data-id="{id}">retry</button></td></tr>"#,
+            r#"<tr data-dead="{id}"><td><code title="{id}">{short}</code><div class="sub" title="{prompt}">{prompt_short}</div></td><td>{ty}</td><td><b>{reason}</b><div class="sub err" title="{error_full}">{error}</div></td><td class="when">{died}</td><td class="actions"><button data-action="retry" data-id="{id}">retry</button></td></tr>"#,
             id = esc(r.order.id.as_str()),
             short = esc(short(r.order.id.as_str())),
+            prompt = esc(&r.order.prompt),
+            prompt_short = esc(&clip(&r.order.prompt, 60)),
+            error_full = esc(r.error.as_deref().unwrap_or("")),
             ty = r.order.task_type,
             reason = esc(r.reason.as_deref().unwrap_or("")),
             error = esc(&clip(r.error.as_deref().unwrap_or(""), 120)),
