@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use fleet_shared::approval::Approval;
 use fleet_shared::audit::AuditEntry;
 use fleet_shared::clarification::AnswerAction;
 use fleet_shared::queue::CancelOutcome;
@@ -37,11 +38,23 @@ pub async fn retry(queue: &Queue, id: &OrderId, actor: &str) -> Result<OrderStat
     Ok(previous)
 }
 
-/// Returns the definition's trust level afterwards (changed when this approval escalated it).
-pub async fn approve(queue: &Queue, id: &OrderId, actor: &str) -> Result<Option<String>, ApiError> {
-    let level = queue.approve(id, actor).await?;
-    audit(queue, id, "approve", actor, json!({"trust_level": level})).await;
-    Ok(level)
+/// Approves; an approval that completes the definition's streak escalates its trust, and
+/// that is audited too.
+pub async fn approve(queue: &Queue, id: &OrderId, actor: &str) -> Result<Approval, ApiError> {
+    let approval = queue.approve(id, actor).await?;
+    audit(
+        queue,
+        id,
+        "approve",
+        actor,
+        json!({"trust_level": approval.trust_level}),
+    )
+    .await;
+    if approval.escalated {
+        let detail = json!({"to": approval.trust_level, "after_approval_by": actor});
+        audit(queue, id, "trust_escalated", actor, detail).await;
+    }
+    Ok(approval)
 }
 
 /// Returns whether the definition's trust escalation was reverted. A reason is required: the
@@ -67,6 +80,16 @@ pub async fn reject(
         json!({"reason": reason, "trust_reverted": reverted}),
     )
     .await;
+    if reverted {
+        audit(
+            queue,
+            id,
+            "trust_reverted",
+            actor,
+            json!({"why": "rejected"}),
+        )
+        .await;
+    }
     Ok(reverted)
 }
 

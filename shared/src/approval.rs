@@ -25,6 +25,15 @@ pub struct TrustRecord {
     pub escalated_at_ms: Option<i64>,
 }
 
+/// What an approval did to the definition's trust.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    /// The definition's level after the approval (its configured one unless escalated).
+    pub trust_level: Option<String>,
+    /// True when this approval completed the streak and raised the level.
+    pub escalated: bool,
+}
+
 fn conflict(id: &OrderId, reply: &[String], action: &'static str) -> QueueError {
     match reply.first().map(String::as_str) {
         Some("missing") => QueueError::NotFound(id.clone()),
@@ -41,9 +50,8 @@ fn conflict(id: &OrderId, reply: &[String], action: &'static str) -> QueueError 
 }
 
 impl Queue {
-    /// Approves an order awaiting approval. Returns the definition's trust level afterwards
-    /// (changed when this approval escalated it).
-    pub async fn approve(&self, id: &OrderId, by: &str) -> QueueResult<Option<String>> {
+    /// Approves an order awaiting approval. Returns what it did to the definition's trust.
+    pub async fn approve(&self, id: &OrderId, by: &str) -> QueueResult<Approval> {
         let keys = [
             self.keys().order(id),
             self.keys().approvals(),
@@ -58,7 +66,10 @@ impl Queue {
         ];
         let reply: Vec<String> = self.run(&SCRIPTS.approve, &keys, &args).await?;
         match reply.first().map(String::as_str) {
-            Some("ok") => Ok(reply.get(1).filter(|l| !l.is_empty()).cloned()),
+            Some("ok") => Ok(Approval {
+                trust_level: reply.get(1).filter(|l| !l.is_empty()).cloned(),
+                escalated: reply.get(2).is_some_and(|e| e == "escalated"),
+            }),
             _ => Err(conflict(id, &reply, "approve")),
         }
     }

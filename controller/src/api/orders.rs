@@ -170,12 +170,13 @@ pub async fn approve(
 ) -> ApiResult<Json<serde_json::Value>> {
     let actor = state.writer(&headers)?;
     let id = parse_id(&id)?;
-    let level = people::approve(&state.queue, &id, &actor.0).await?;
+    let approval = people::approve(&state.queue, &id, &actor.0).await?;
     Ok(Json(json!({
         "id": id,
         "state": OrderState::Succeeded,
         "approved_by": actor.0,
-        "trust_level": level,
+        "trust_level": approval.trust_level,
+        "trust_escalated": approval.escalated,
     })))
 }
 

@@ -90,12 +90,16 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         Command::Approve { id } => {
             let id = parse_id(&id)?;
-            let level = people::approve(&queue, &id, &cli_actor())
+            let approval = people::approve(&queue, &id, &cli_actor())
                 .await
                 .map_err(api_to_cli)?;
             if json {
-                print_json(
-                    &serde_json::json!({"id": id, "state": "succeeded", "trust_level": level}),
+                print_json(&serde_json::json!({"id": id, "state": "succeeded",
+                    "trust_level": approval.trust_level, "trust_escalated": approval.escalated}));
+            } else if approval.escalated {
+                println!(
+                    "approved {id}; its definition earned trust level {}",
+                    approval.trust_level.as_deref().unwrap_or("?")
                 );
             } else {
                 println!("approved {id}");

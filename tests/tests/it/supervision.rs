@@ -179,6 +179,7 @@ async fn approvals_in_a_row_escalate_trust_and_a_rejection_reverts_it() {
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
     let (_worker, _defs) = start(&fleet, "escalating-worker", supervised(Some(2))).await;
+    let c = ControllerHandle::start(fleet.queue.clone(), None).await;
 
     for i in 0..2 {
         let order = order_for(&upstream, "feature", &format!("edit f{i}.txt {i}"));
@@ -187,7 +188,23 @@ async fn approvals_in_a_row_escalate_trust_and_a_rejection_reverts_it() {
             s == OrderState::AwaitingApproval
         })
         .await;
-        fleet.queue.approve(&order.id, "alice").await.unwrap();
+        let approved: Value = c
+            .client
+            .post(c.url(&format!("/api/v1/orders/{}/approve", order.id)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(approved["trust_escalated"], i == 1, "{approved}");
+        if i == 1 {
+            let trail = fleet.queue.audit_trail(&order.id).await.unwrap();
+            assert!(
+                trail.iter().any(|e| e.action == "trust_escalated"),
+                "the escalation is in the audit trail"
+            );
+        }
     }
     let trust = fleet.queue.trust("escalating-worker").await.unwrap();
     assert_eq!(trust.escalated_to.as_deref(), Some("monitored"));
