@@ -4,6 +4,7 @@
 //! - [`TestFleet`]: that server plus a queue with an injected clock.
 #![allow(clippy::unwrap_used)]
 
+pub mod browser;
 pub mod controller;
 pub mod git_fixtures;
 pub mod images;

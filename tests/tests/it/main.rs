@@ -2,13 +2,17 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod chaos;
 mod clarification;
 mod cli;
+mod compose;
+mod dashboard_browser;
 mod definitions;
 mod executor_docker;
 mod executor_process;
 mod git;
 mod maintenance;
+mod once;
 mod queue;
 mod queue_invariants;
 mod supervision;
