@@ -96,12 +96,7 @@ impl RedisHandle {
         if let Some(conn) = self.lock_shared().clone() {
             return Ok(conn);
         }
-        let object = self
-            .inner
-            .shared_pool
-            .get()
-            .await
-            .map_err(|e| ConnectionError::Pool(e.to_string()))?;
+        let object = self.inner.shared_pool.get().await.map_err(pool_error)?;
         let conn = deadpool_redis::Connection::take(object);
         *self.lock_shared() = Some(conn.clone());
         Ok(conn)
@@ -120,11 +115,7 @@ impl RedisHandle {
 
     /// A connection of its own for a blocking command; returned to the pool when dropped.
     pub async fn blocking_conn(&self) -> Result<deadpool_redis::Connection, ConnectionError> {
-        self.inner
-            .blocking_pool
-            .get()
-            .await
-            .map_err(|e| ConnectionError::Pool(e.to_string()))
+        self.inner.blocking_pool.get().await.map_err(pool_error)
     }
 
     /// Round trip to Redis, for health checks.
@@ -147,6 +138,18 @@ impl RedisHandle {
             .shared
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The pool's own wording ("Error occurred while creating a new object: ...") hides the cause;
+/// surface Redis's error itself.
+fn pool_error(e: deadpool_redis::PoolError) -> ConnectionError {
+    match e {
+        deadpool_redis::PoolError::Backend(redis) => ConnectionError::Redis(redis),
+        deadpool_redis::PoolError::Timeout(_) => {
+            ConnectionError::Pool("timed out connecting to Redis".into())
+        }
+        other => ConnectionError::Pool(other.to_string()),
     }
 }
 
