@@ -13,5 +13,9 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo build --bins" >&2
+# The CLI, worker-process, compose and chaos tests run the real binaries; `cargo test` alone
+# builds them only for packages with integration tests of their own.
+cargo build --workspace --bins --locked
 echo "== cargo test" >&2
 cargo test --workspace --locked -- "$@"

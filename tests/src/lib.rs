@@ -82,15 +82,15 @@ pub fn order(task_type: TaskType, priority: Priority) -> WorkOrder {
     .unwrap()
 }
 
-/// Path of one of the workspace's binaries (`fleet-controller`, `fleet-worker`), built by
-/// `cargo test --workspace` next to this test binary.
+/// Path of one of the workspace's binaries (`fleet-controller`, `fleet-worker`), built next to
+/// this test binary by `cargo build --workspace --bins` (scripts/test.sh does it first).
 pub fn bin(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/it-<hash> → target/<profile>/<name>
     let path = exe.parent().unwrap().parent().unwrap().join(name);
     assert!(
         path.exists(),
-        "{} is not built; run the tests with `cargo test --workspace` (or `cargo build --bins` first)",
+        "{} is not built; run ./scripts/test.sh, or `cargo build --workspace --bins` before `cargo test`",
         path.display()
     );
     path

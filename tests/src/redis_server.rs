@@ -11,6 +11,9 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     aof: bool,
+    /// Extra arguments (ACL users, TLS); `ready` then pings with `ping_url`.
+    extra: Vec<String>,
+    ping_url: Option<String>,
 }
 
 impl RedisServer {
@@ -25,12 +28,23 @@ impl RedisServer {
     }
 
     fn start_with(aof: bool) -> Self {
+        Self::start_custom(aof, &[], None)
+    }
+
+    /// A server with extra arguments. `{port}` in them is replaced by the chosen port, and
+    /// readiness is checked with `ping_url` (also with `{port}`) when the default cannot
+    /// connect (auth, TLS).
+    pub fn start_custom(aof: bool, extra: &[&str], ping_url: Option<&str>) -> Self {
         for _ in 0..20 {
+            let port = free_port();
+            let fill = |s: &str| s.replace("{port}", &port.to_string());
             let mut server = RedisServer {
                 child: None,
-                port: free_port(),
+                port,
                 dir: tempfile::tempdir().expect("temp dir for redis"),
                 aof,
+                extra: extra.iter().map(|a| fill(a)).collect(),
+                ping_url: ping_url.map(fill),
             };
             if server.spawn() {
                 return server;
@@ -55,6 +69,7 @@ impl RedisServer {
             .arg(if self.aof { "yes" } else { "no" })
             .arg("--appendfsync")
             .arg("always")
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let Ok(child) = cmd.spawn() else {
@@ -72,7 +87,11 @@ impl RedisServer {
             {
                 return false; // exited: port taken, most likely
             }
-            if ping(self.port) {
+            let up = match &self.ping_url {
+                Some(url) => ping_url(url),
+                None => ping(self.port),
+            };
+            if up {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -125,7 +144,11 @@ impl Drop for RedisServer {
 }
 
 fn ping(port: u16) -> bool {
-    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+    ping_url(&format!("redis://127.0.0.1:{port}"))
+}
+
+fn ping_url(url: &str) -> bool {
+    redis::Client::open(url)
         .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
         .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
         .is_ok()
