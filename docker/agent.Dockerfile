@@ -9,6 +9,6 @@ RUN cargo rustc --release --locked -p fleet-agent --bin fleet-agent --target-dir
 FROM busybox:stable-musl
 COPY --from=build /src/target/static/release/fleet-agent /bin/fleet-agent
 COPY images/agent/agents/ /opt/fleet/agents/
-ENV PATH=/opt/fleet/bin:/bin
+ENV PATH=/fleet/bin:/bin
 USER 65534:65534
 WORKDIR /workspace

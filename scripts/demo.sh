@@ -60,9 +60,10 @@ else
   EXECUTOR=process
   say "no Docker engine answers: agents run under bubblewrap (process executor)"
   # The shipped definitions run /opt/fleet/agents/<type>.sh; without an image, install them.
-  mkdir -p /opt/fleet/agents /opt/fleet/bin
+  # (The fleet-agent helper is mounted into each sandbox by the worker.)
+  mkdir -p /opt/fleet/agents
   cp images/agent/agents/*.sh /opt/fleet/agents/
-  cp "$(./scripts/build-agent-helper.sh)" /opt/fleet/bin/fleet-agent
+  ./scripts/build-agent-helper.sh >/dev/null
 fi
 
 stop_demo
@@ -86,6 +87,7 @@ for i in 1 2; do
   say "starting worker demo-worker-$i (all six definitions, $EXECUTOR executor)"
   "$BIN/fleet-worker" run --definition all --definitions-dir definitions --executor "$EXECUTOR" \
     --concurrency 3 --name "demo-worker-$i" --work-dir "$DEMO/work" --heartbeat 2s \
+    --agent-helper-dir "$ROOT/target/static-helper/release" \
     >"$DEMO/logs/worker-$i.log" 2>&1 &
   echo $! > "$DEMO/worker-$i.pid"
 done

@@ -46,7 +46,7 @@ pub fn static_helper() -> PathBuf {
         .clone()
 }
 
-/// The directory holding the static helper (what workers mount at /opt/fleet/bin).
+/// The directory holding the static helper (what workers mount at /fleet/bin).
 pub fn helper_dir() -> PathBuf {
     static_helper()
         .parent()

@@ -194,7 +194,7 @@ pub async fn build_executor(kind: ExecutorKind) -> Result<Executor, String> {
     }
 }
 
-/// The directory mounted read-only at /opt/fleet/bin in sandboxes, holding only `fleet-agent`.
+/// The directory mounted read-only at /fleet/bin in sandboxes, holding only `fleet-agent`.
 ///
 /// The helper comes from --agent-helper-dir, else from next to this binary, and is copied into
 /// `<work dir>/helper/`. Why copy: bind mounts name paths on the Docker host, and the work dir
@@ -209,6 +209,13 @@ pub fn helper_dir(common: &CommonArgs, work_dir: &std::path::Path) -> Option<Pat
         if common.agent_helper_dir.is_some() {
             tracing::warn!(path = %source.display(), "no fleet-agent helper there; sandboxes get none");
         }
+        return None;
+    }
+    // Agent images may have no libc at all: a dynamically linked helper would fail there, so
+    // only a static one is ever mounted (`cargo build` makes a dynamic one next to this binary).
+    if !crate::elf::is_static_executable(&source) {
+        tracing::warn!(path = %source.display(),
+            "the fleet-agent helper there is not a static executable; sandboxes get none (build one with scripts/build-agent-helper.sh)");
         return None;
     }
     let staged = work_dir.join("helper");

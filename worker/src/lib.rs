@@ -13,6 +13,7 @@ pub mod change;
 pub mod clarify;
 pub mod cli;
 pub mod config;
+mod elf;
 pub mod executor;
 pub mod git;
 pub mod once;

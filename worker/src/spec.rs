@@ -12,7 +12,11 @@ use crate::order_dir::{FLEET_MOUNT, OrderDirs, WORKSPACE_MOUNT};
 use crate::witness::CommandCheck;
 
 /// Where the `fleet-agent` helper appears inside the sandbox (read-only), added to PATH.
-pub const HELPER_MOUNT: &str = "/opt/fleet/bin";
+///
+/// Under /fleet rather than a system path: a read-only bind nested in the /fleet bind needs only
+/// a mount point in the order's own directory, while one under /opt or /usr would need the
+/// host (or the image) to have that directory already — bubblewrap binds those read-only.
+pub const HELPER_MOUNT: &str = "/fleet/bin";
 
 /// What every phase of one order shares.
 pub struct PhaseContext<'a> {
