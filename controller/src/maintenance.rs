@@ -19,8 +19,6 @@ pub struct MaintenanceConfig {
     pub interval: Duration,
     /// How long the lock outlives a controller that stopped renewing it.
     pub lock_ttl: Duration,
-    /// Heartbeat interval assumed for workers that did not record theirs.
-    pub default_heartbeat: Duration,
     /// Most orders each step moves per cycle (bounds the time one script runs).
     pub batch: usize,
 }
@@ -30,7 +28,6 @@ impl Default for MaintenanceConfig {
         MaintenanceConfig {
             interval: Duration::from_millis(500),
             lock_ttl: Duration::from_secs(10),
-            default_heartbeat: Duration::from_secs(5),
             batch: 500,
         }
     }
@@ -98,10 +95,7 @@ impl Maintenance {
                 break;
             }
         }
-        report.lost_workers = self
-            .queue
-            .mark_lost_workers(self.config.default_heartbeat)
-            .await?;
+        report.lost_workers = self.queue.mark_lost_workers(self.config.batch).await?;
         for worker in &report.lost_workers {
             tracing::warn!(worker = %worker, "worker lost: no heartbeat for 3 intervals");
         }

@@ -4,6 +4,7 @@
 -- KEYS[2] workers zset      fleet:{F}:workers
 -- KEYS[3] worker hash       fleet:{F}:worker:<wid>
 -- KEYS[4] worker order set  fleet:{F}:worker:<wid>:orders
+-- KEYS[5] workers expiry    fleet:{F}:workers:expiry (when each worker counts as lost)
 -- ARGV[1..3] common   ARGV[4] worker id   ARGV[5] lease length (ms)   ARGV[6] worker hash TTL (ms)
 -- ARGV[7] n = number of worker-hash field/value pairs, then those 2n values,
 -- then id/token pairs of the orders the worker runs.
@@ -20,6 +21,8 @@ end
 redis.call('HSET', KEYS[3], 'last_heartbeat', NOW)
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
 redis.call('ZADD', KEYS[2], NOW, worker)
+local interval = tonumber(redis.call('HGET', KEYS[3], 'heartbeat_interval_ms')) or DEFAULT_HEARTBEAT_MS
+redis.call('ZADD', KEYS[5], NOW + LOST_AFTER_BEATS * interval, worker)
 i = i + 2 * n
 local lost = {}
 while i < #ARGV do

@@ -154,6 +154,12 @@ impl Keys {
         self.key("workers")
     }
 
+    /// ZSET worker id → when it counts as lost (last heartbeat + 3 of its intervals), so the
+    /// controller reads only the workers that are due instead of scanning all of them.
+    pub fn workers_expiry(&self) -> String {
+        self.key("workers:expiry")
+    }
+
     /// HASH describing one worker (capabilities, status, usage); expires when it stops beating.
     pub fn worker(&self, worker: &str) -> String {
         self.key(&format!("worker:{worker}"))

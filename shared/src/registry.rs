@@ -11,6 +11,8 @@ use crate::queue::{Queue, QueueResult};
 
 /// Heartbeats a worker may miss before it counts as lost.
 pub const LOST_AFTER_MISSED_BEATS: u64 = 3;
+/// The heartbeat interval assumed for a worker that did not record its own.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
 /// A silent worker is forgotten (removed from the registry) after this long.
 pub const FORGET_SILENT_WORKERS_AFTER: Duration = Duration::from_secs(3600);
 
@@ -149,15 +151,19 @@ impl Queue {
     }
 
     /// Marks workers silent for more than [`LOST_AFTER_MISSED_BEATS`] of their heartbeat
-    /// interval as lost (one `worker_lost` event each) and forgets long-silent ones.
-    pub async fn mark_lost_workers(&self, default_interval: Duration) -> QueueResult<Vec<String>> {
+    /// interval as lost (one `worker_lost` event each) and forgets long-silent ones. Looks at
+    /// most at `limit` due workers per call.
+    pub async fn mark_lost_workers(&self, limit: usize) -> QueueResult<Vec<String>> {
         self.run(
             &crate::queue::scripts::SCRIPTS.lost_workers,
-            &[self.keys().workers(), self.keys().events()],
             &[
-                LOST_AFTER_MISSED_BEATS.to_string(),
-                default_interval.as_millis().to_string(),
+                self.keys().workers(),
+                self.keys().workers_expiry(),
+                self.keys().events(),
+            ],
+            &[
                 FORGET_SILENT_WORKERS_AFTER.as_millis().to_string(),
+                limit.to_string(),
             ],
         )
         .await

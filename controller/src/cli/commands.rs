@@ -257,7 +257,6 @@ async fn serve_command(queue: Queue, args: ServeArgs) -> Result<(), CliError> {
         insecure: args.insecure,
         maintenance: MaintenanceConfig {
             interval: args.maintenance_interval,
-            default_heartbeat: args.heartbeat_interval,
             ..MaintenanceConfig::default()
         },
         controller_id: format!(

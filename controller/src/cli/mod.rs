@@ -167,9 +167,6 @@ pub struct ServeArgs {
     /// Time between maintenance cycles (reaper, scheduler, lost workers).
     #[arg(long, default_value = "500ms", value_parser = parse_duration_arg)]
     pub maintenance_interval: std::time::Duration,
-    /// Worker heartbeat interval assumed when a worker did not record its own.
-    #[arg(long, default_value = "5s", value_parser = parse_duration_arg)]
-    pub heartbeat_interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -103,6 +103,8 @@ impl Queue {
         pipe.atomic()
             .zrem(self.keys.workers(), worker)
             .ignore()
+            .zrem(self.keys.workers_expiry(), worker)
+            .ignore()
             .del(self.keys.worker(worker))
             .ignore();
         self.query::<()>(&pipe).await

@@ -108,7 +108,10 @@ fn rendered_tables() -> String {
     }
     let _ = write!(
         lua,
-        "}}\nlocal HISTORY_MAX = {HISTORY_MAX}\nlocal MARKER_MAX = {MARKER_MAX}\n"
+        "}}\nlocal HISTORY_MAX = {HISTORY_MAX}\nlocal MARKER_MAX = {MARKER_MAX}\n\
+         local LOST_AFTER_BEATS = {}\nlocal DEFAULT_HEARTBEAT_MS = {}\n",
+        crate::registry::LOST_AFTER_MISSED_BEATS,
+        crate::registry::DEFAULT_HEARTBEAT.as_millis()
     );
     lua
 }

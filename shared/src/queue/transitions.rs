@@ -150,6 +150,7 @@ impl Queue {
             self.keys.workers(),
             self.keys.worker(worker),
             self.keys.worker_orders(worker),
+            self.keys.workers_expiry(),
         ];
         let mut args = vec![
             worker.to_string(),

@@ -104,4 +104,38 @@ async fn a_worker_that_misses_three_heartbeats_is_marked_lost_once() {
     assert_eq!(workers[0].status, WorkerStatus::Lost);
     let events = fleet.queue.recent_events(5).await.unwrap();
     assert!(events.iter().any(|e| e.event == "worker_lost"));
+
+    // An hour of silence later it is forgotten altogether.
+    fleet.clock.advance(Duration::from_secs(3600));
+    m.cycle().await.unwrap();
+    assert!(fleet.queue.workers().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_worker_that_comes_back_is_judged_by_its_new_heartbeats() {
+    let fleet = TestFleet::new();
+    let m = maintenance(&fleet, "c-1");
+    let beat = |status: &'static str| {
+        let fields = vec![
+            ("status".to_string(), status.to_string()),
+            ("heartbeat_interval_ms".to_string(), "1000".to_string()),
+        ];
+        let queue = fleet.queue.clone();
+        async move {
+            queue
+                .heartbeat("w-1", &fields, &[], LEASE, Duration::from_secs(3600))
+                .await
+                .unwrap()
+        }
+    };
+    beat("idle").await;
+    fleet.clock.advance(Duration::from_millis(3_500)); // its own interval: 1 s
+    assert_eq!(m.cycle().await.unwrap().lost_workers, vec!["w-1"]);
+    beat("idle").await;
+    fleet.clock.advance(Duration::from_millis(2_000));
+    assert!(m.cycle().await.unwrap().lost_workers.is_empty());
+    assert_eq!(
+        fleet.queue.workers().await.unwrap()[0].status,
+        WorkerStatus::Idle
+    );
 }
