@@ -7,6 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -188,13 +189,15 @@ impl GitDaemon {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
+                // `git daemon` runs the real daemon as a child of `git`: a group of its own lets
+                // Drop kill both, not leave the daemon behind.
+                .process_group(0)
                 .spawn()
                 .expect("spawn git daemon (is git installed?)");
             if wait_listening(&mut child, port) {
                 return GitDaemon { child, port };
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
         }
         panic!("git daemon did not start on a free port");
     }
@@ -207,9 +210,15 @@ impl GitDaemon {
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
+}
+
+/// SIGKILLs the child's whole process group and reaps the child.
+fn kill_group(child: &mut Child) {
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    let _ = child.wait();
 }
 
 /// True once `port` accepts connections; false if the child exits first (port taken) or 10 s

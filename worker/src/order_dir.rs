@@ -121,12 +121,41 @@ impl OrderDirs {
         self.fleet.join("answers")
     }
 
-    /// Removes the order's directories (workspace included).
-    pub fn remove(&self) {
-        if let Err(e) = remove_tree(&self.root) {
-            tracing::warn!(dir = %self.root.display(), error = %e, "could not remove an order directory");
+    /// Removes the order's directories (workspace included) without making the caller wait:
+    /// the tree is renamed aside at once (so a retry of the same order can start in a fresh
+    /// directory), then deleted on a blocking thread. Deleting thousands of files can take
+    /// long on a busy disk, and it must not delay recording the order's outcome. Whatever a
+    /// crash leaves behind is swept when the worker starts again.
+    pub fn discard(self) {
+        let trash = self.root.with_file_name(format!(
+            ".trash-{}-{}",
+            self.root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            std::process::id() as u128 * 1_000_000_000 + nanos()
+        ));
+        let target = match std::fs::rename(&self.root, &trash) {
+            Ok(()) => trash,
+            Err(_) => self.root.clone(),
+        };
+        let remove = move || {
+            if let Err(e) = remove_tree(&target) {
+                tracing::warn!(dir = %target.display(), error = %e, "could not remove an order directory");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(remove)),
+            Err(_) => remove(),
         }
     }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u128)
+        .unwrap_or(0)
 }
 
 /// Removes every order directory under `orders_dir` (what a crashed run left). Returns how many.

@@ -74,7 +74,7 @@ impl Job {
             }
         };
         let outcome = self.run_in(&dirs).await;
-        dirs.remove();
+        dirs.discard();
         outcome
     }
 

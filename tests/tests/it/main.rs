@@ -15,6 +15,7 @@ mod maintenance;
 mod once;
 mod queue;
 mod queue_invariants;
+mod redis_auth;
 mod supervision;
 mod witness;
 mod worker;

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use fleet_shared::{BranchName, RepoUrl};
-use git2::build::{CloneLocal, RepoBuilder};
 use git2::{Repository, RepositoryOpenFlags};
 
 use super::credentials::{is_ssh_url, redact_url, strip_userinfo};
@@ -51,7 +50,7 @@ pub fn prepare_workspace(
     let fetch_time = fetch_started.elapsed();
 
     let clone_started = Instant::now();
-    let (base_commit, shallow) = match clone_from_mirror(&path, repo, branch, dest) {
+    let (base_commit, shallow) = match clone_from_mirror(&path, repo, branch, dest, fetched.tip) {
         Ok(cloned) => cloned,
         Err(detail) => {
             // Fetching succeeded, so the remote is fine: a local clone failing means the mirror
@@ -99,46 +98,82 @@ pub fn prepare_workspace(
 }
 
 /// Copies the mirror into `dest` and checks out `branch`; returns (HEAD commit, shallow).
+/// Makes the order's workspace out of the mirror: a fresh repository, the mirror's object files
+/// copied in as plain files, the base branch pointing at the fetched tip, then a checkout.
+///
+/// Why not libgit2's own local clone: it moves the objects through its transport (building a
+/// pack), which costs several times the checkout itself; copying the pack files is a plain
+/// file copy. Why copy rather than hard-link or use alternates: the workspace is handed to the
+/// sandbox's user (chown) and mounted alone into the sandbox, where the agent's own `git` must
+/// find every object; links or alternates would expose or change the mirror.
 fn clone_from_mirror(
     mirror: &Path,
     repo: &RepoUrl,
     branch: &BranchName,
     dest: &Path,
+    tip: git2::Oid,
 ) -> Result<(String, bool), String> {
-    let source = mirror
-        .to_str()
-        .ok_or_else(|| "the cache path is not UTF-8".to_string())?;
     let msg = |e: git2::Error| e.message().to_string();
-    // A plain copy of the object files: hard links would share inodes with the mirror, and a
-    // later chown of the workspace for the agent's uid would hand it the mirror's packs too.
-    // libgit2 also never writes objects/info/alternates, so the clone is self-contained.
-    let workspace = RepoBuilder::new()
-        .branch(branch.as_str())
-        .clone_local(CloneLocal::NoLinks)
-        .clone(source, dest)
-        .map_err(msg)?;
-    // The copy does not carry the mirror's shallow boundary; without it the history ends in
-    // commits whose parents are missing, and `git log` in the workspace fails.
+    let workspace = Repository::init(dest).map_err(msg)?;
+    let git_dir = workspace.path().to_path_buf();
+    copy_objects(&mirror.join("objects"), &git_dir.join("objects"))
+        .map_err(|e| format!("copying the mirror's objects: {e}"))?;
     let boundary = mirror.join("shallow");
     if boundary.exists() {
-        std::fs::copy(&boundary, workspace.path().join("shallow"))
+        std::fs::copy(&boundary, git_dir.join("shallow"))
             .map_err(|e| format!("copying the shallow file: {e}"))?;
     }
-    // origin pointed at the mirror, a host path the agent cannot see; the real address helps it,
-    // and userinfo (possibly a token) stays out of .git/config.
+    let local = format!("refs/heads/{branch}");
     workspace
-        .remote_set_url("origin", &strip_userinfo(repo.as_str()))
+        .reference(&local, tip, true, "fleet: base branch")
         .map_err(msg)?;
-    let head = workspace
-        .head()
-        .and_then(|h| h.peel_to_commit())
+    // What `git clone` leaves, so the agent's own git sees a normal clone of origin.
+    workspace
+        .reference(
+            &format!("refs/remotes/origin/{branch}"),
+            tip,
+            true,
+            "fleet: base branch",
+        )
         .map_err(msg)?;
-    Ok((head.id().to_string(), workspace.is_shallow()))
+    workspace
+        .remote("origin", &strip_userinfo(repo.as_str()))
+        .map_err(msg)?;
+    let mut config = workspace.config().map_err(msg)?;
+    config
+        .set_str(&format!("branch.{branch}.remote"), "origin")
+        .map_err(msg)?;
+    config
+        .set_str(&format!("branch.{branch}.merge"), &local)
+        .map_err(msg)?;
+    workspace.set_head(&local).map_err(msg)?;
+    let mut checkout = git2::build::CheckoutBuilder::new();
+    checkout.force();
+    workspace.checkout_head(Some(&mut checkout)).map_err(msg)?;
+    Ok((tip.to_string(), workspace.is_shallow()))
 }
 
-/// Opens the workspace for the steps after the agent, refusing one the agent redirected: a
-/// `core.worktree`, a `.git` file, `commondir` or alternates could make staging read host files
-/// (the worker's credentials, other repositories) and push them.
+/// Copies an object directory (packs, loose objects) file by file. `info/alternates` is never
+/// copied: the workspace must stand alone.
+fn copy_objects(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let kind = entry.file_type()?;
+        if name == "alternates" {
+            continue;
+        }
+        let target = to.join(&name);
+        if kind.is_dir() {
+            copy_objects(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn open(ws: &Workspace) -> Result<Repository, GitError> {
     let repo = Repository::open_ext(
         &ws.path,
