@@ -26,6 +26,7 @@ mod error;
 mod mirror;
 mod push;
 mod remote;
+mod template;
 mod workspace;
 
 use std::path::PathBuf;
@@ -108,6 +109,9 @@ pub struct PrepareStats {
     pub lock_wait: Duration,
     /// Time to update the mirror from the remote.
     pub fetch_time: Duration,
-    /// Time to copy the workspace out of the mirror and check it out.
+    /// Time to make the workspace: check out a template when this tip has none yet, then copy
+    /// it (see the template module).
     pub clone_time: Duration,
+    /// True when a checked-out template of this tip already existed (no checkout was needed).
+    pub template_reused: bool,
 }

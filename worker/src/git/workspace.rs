@@ -10,6 +10,7 @@ use git2::{Repository, RepositoryOpenFlags};
 use super::credentials::{is_ssh_url, redact_url, strip_userinfo};
 use super::error::GitError;
 use super::mirror::{self, mirror_path};
+use super::template;
 use super::{GitSettings, PrepareStats, Workspace};
 
 /// Clones `branch` of `repo` into `dest` (absent or empty) through the mirror cache: the mirror
@@ -50,8 +51,11 @@ pub fn prepare_workspace(
     let fetch_time = fetch_started.elapsed();
 
     let clone_started = Instant::now();
-    let (base_commit, shallow) = match clone_from_mirror(&path, repo, branch, dest, fetched.tip) {
-        Ok(cloned) => cloned,
+    let built = template::ensure(&path, branch.as_str(), fetched.tip, |dir| {
+        clone_from_mirror(&path, repo, branch, dir, fetched.tip).map(|_| ())
+    });
+    let (template, template_reused) = match built {
+        Ok(built) => built,
         Err(detail) => {
             // Fetching succeeded, so the remote is fine: a local clone failing means the mirror
             // is damaged. Drop it so the retry rebuilds it instead of failing the same way.
@@ -64,6 +68,26 @@ pub fn prepare_workspace(
                 detail: format!("{detail} (the mirror was discarded)"),
             });
         }
+    };
+    template::copy_to(&template, dest).map_err(|e| GitError::Local {
+        what: "cannot copy the workspace from its template",
+        path: template.clone(),
+        repo: redacted.clone(),
+        detail: e.to_string(),
+    })?;
+    let (base_commit, shallow) = {
+        let copied = Repository::open(dest).map_err(|e| GitError::Local {
+            what: "the copied workspace is not a repository",
+            path: dest.to_path_buf(),
+            repo: redacted.clone(),
+            detail: e.message().to_string(),
+        })?;
+        let head = copied
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map(|c| c.id().to_string())
+            .unwrap_or_default();
+        (head, copied.is_shallow())
     };
     if base_commit != fetched.tip.to_string() {
         return Err(GitError::Local {
@@ -80,6 +104,7 @@ pub fn prepare_workspace(
         lock_wait,
         fetch_time,
         clone_time: clone_started.elapsed(),
+        template_reused,
     };
     tracing::info!(
         repo = %redacted, branch = %branch, commit = %base_commit, shallow,
