@@ -77,7 +77,7 @@ fn prune(parent: &Path, newest: &Path) {
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    same_branch.sort_by(|a, b| b.0.cmp(&a.0));
+    same_branch.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     for (_, old) in same_branch.into_iter().skip(KEEP) {
         if old != newest {
             let _ = std::fs::remove_dir_all(old);
