@@ -162,6 +162,8 @@ pub struct TestWorker {
     pub shutdown: Shutdown,
     pub work_dir: tempfile::TempDir,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The definition's own directory when the worker wrote it (see [`TestWorker::for_spec`]).
+    _definitions: Option<tempfile::TempDir>,
 }
 
 /// Tunables of a test worker.
@@ -185,6 +187,21 @@ impl Default for WorkerOptions {
 }
 
 impl TestWorker {
+    /// Starts a worker named `name` for a definition written from `spec` (its worker_id is
+    /// `name` too), with the Docker executor.
+    pub async fn for_spec(
+        queue: &Queue,
+        name: &str,
+        spec: DefinitionSpec,
+        options: WorkerOptions,
+    ) -> Self {
+        let definitions = tempfile::tempdir().expect("definitions dir");
+        let path = spec.write(definitions.path(), name);
+        let mut worker = Self::start(queue, name, &path, options).await;
+        worker._definitions = Some(definitions);
+        worker
+    }
+
     /// Starts a worker named `name` with the Docker executor for the definition at `path`.
     pub async fn start(queue: &Queue, name: &str, path: &Path, options: WorkerOptions) -> Self {
         let work_dir = tempfile::tempdir().expect("worker dir");
@@ -227,6 +244,7 @@ impl TestWorker {
             shutdown,
             work_dir,
             task: Some(task),
+            _definitions: None,
         }
     }
 

@@ -32,26 +32,16 @@ async fn pending_question(queue: &Queue, order: &OrderId) -> Question {
     panic!("order {order} asked no question");
 }
 
-async fn start(
-    fleet: &TestFleet,
-    name: &str,
-    spec: DefinitionSpec,
-) -> (TestWorker, tempfile::TempDir) {
-    let defs = tempfile::tempdir().unwrap();
-    let path = spec.write(defs.path(), &format!("{name}-def"));
-    let worker = TestWorker::start(&fleet.queue, name, &path, WorkerOptions::default()).await;
-    (worker, defs)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_given_on_the_cli_reaches_the_agent_and_its_commit() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let (_worker, _defs) = start(
-        &fleet,
+    let _worker = TestWorker::for_spec(
+        &fleet.queue,
         "w-ask-cli",
         DefinitionSpec::new(&test_agent_image()),
+        WorkerOptions::default(),
     )
     .await;
     let order = order_for(&upstream, "feature", "ask Use sqlx or diesel?");
@@ -98,10 +88,11 @@ async fn two_questions_are_answered_over_http_and_a_repeat_answer_is_accepted_on
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let (_worker, _defs) = start(
-        &fleet,
+    let _worker = TestWorker::for_spec(
+        &fleet.queue,
         "w-ask-http",
         DefinitionSpec::new(&test_agent_image()),
+        WorkerOptions::default(),
     )
     .await;
     let c = ControllerHandle::start(fleet.queue.clone(), None).await;
@@ -169,7 +160,8 @@ async fn an_unanswered_question_fails_the_order_when_the_definition_says_so() {
     let upstream = Upstream::new("app");
     let mut spec = DefinitionSpec::new(&test_agent_image());
     spec.clarification_timeout = "10s";
-    let (_worker, _defs) = start(&fleet, "w-ask-fail", spec).await;
+    let _worker =
+        TestWorker::for_spec(&fleet.queue, "w-ask-fail", spec, WorkerOptions::default()).await;
     let order = order_for(&upstream, "feature", "ask Anyone there?");
     fleet.queue.enqueue(&order, None).await.unwrap();
     let q = pending_question(&fleet.queue, &order.id).await;
@@ -193,7 +185,13 @@ async fn an_unanswered_question_gets_the_default_answer_recorded_as_a_default() 
     let mut spec = DefinitionSpec::new(&test_agent_image());
     spec.clarification_timeout = "10s";
     spec.on_timeout = Some("go with the simplest option");
-    let (_worker, _defs) = start(&fleet, "w-ask-default", spec).await;
+    let _worker = TestWorker::for_spec(
+        &fleet.queue,
+        "w-ask-default",
+        spec,
+        WorkerOptions::default(),
+    )
+    .await;
     let order = order_for(&upstream, "feature", "ask Which option?");
     fleet.queue.enqueue(&order, None).await.unwrap();
     let q = pending_question(&fleet.queue, &order.id).await;
@@ -221,10 +219,11 @@ async fn a_question_whose_order_lost_its_lease_is_stale_and_the_next_attempt_ask
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let (mut worker, _defs) = start(
-        &fleet,
+    let mut worker = TestWorker::for_spec(
+        &fleet.queue,
         "w-ask-stale",
         DefinitionSpec::new(&test_agent_image()),
+        WorkerOptions::default(),
     )
     .await;
     let c = ControllerHandle::start(fleet.queue.clone(), None).await;
@@ -250,10 +249,11 @@ async fn a_question_whose_order_lost_its_lease_is_stale_and_the_next_attempt_ask
 
     // A controller restart loses nothing: the next attempt's question is there for a new one.
     c.stop().await;
-    let (_worker2, _defs2) = start(
-        &fleet,
+    let _worker2 = TestWorker::for_spec(
+        &fleet.queue,
         "w-ask-stale-2",
         DefinitionSpec::new(&test_agent_image()),
+        WorkerOptions::default(),
     )
     .await;
     let second = pending_question(&fleet.queue, &order.id).await;
@@ -282,10 +282,11 @@ async fn progress_is_visible_through_the_api_while_the_order_runs() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let (_worker, _defs) = start(
-        &fleet,
+    let _worker = TestWorker::for_spec(
+        &fleet.queue,
         "w-progress",
         DefinitionSpec::new(&test_agent_image()),
+        WorkerOptions::default(),
     )
     .await;
     let c = ControllerHandle::start(fleet.queue.clone(), None).await;

@@ -17,17 +17,6 @@ use crate::worker::order_for;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-async fn start(
-    fleet: &TestFleet,
-    name: &str,
-    spec: DefinitionSpec,
-) -> (TestWorker, tempfile::TempDir) {
-    let defs = tempfile::tempdir().unwrap();
-    let path = spec.write(defs.path(), name);
-    let worker = TestWorker::start(&fleet.queue, name, &path, WorkerOptions::default()).await;
-    (worker, defs)
-}
-
 fn supervised(escalate_after: Option<u32>) -> DefinitionSpec {
     let mut spec = DefinitionSpec::new(&test_agent_image());
     spec.trust_level = "supervised";
@@ -42,7 +31,13 @@ async fn a_supervised_change_waits_for_approval_and_every_step_is_audited() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let (_worker, _defs) = start(&fleet, "supervised-worker", supervised(None)).await;
+    let _worker = TestWorker::for_spec(
+        &fleet.queue,
+        "supervised-worker",
+        supervised(None),
+        WorkerOptions::default(),
+    )
+    .await;
     let c = ControllerHandle::start(fleet.queue.clone(), None).await;
     let order = order_for(&upstream, "feature", "edit src/new.rs pub fn new() {}");
     fleet.queue.enqueue(&order, None).await.unwrap();
@@ -137,7 +132,13 @@ async fn a_rejected_change_fails_the_order_with_the_reason() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let (_worker, _defs) = start(&fleet, "reject-worker", supervised(None)).await;
+    let _worker = TestWorker::for_spec(
+        &fleet.queue,
+        "reject-worker",
+        supervised(None),
+        WorkerOptions::default(),
+    )
+    .await;
     let c = ControllerHandle::start(fleet.queue.clone(), None).await;
     let order = order_for(&upstream, "feature", "edit x.txt x");
     fleet.queue.enqueue(&order, None).await.unwrap();
@@ -178,7 +179,13 @@ async fn approvals_in_a_row_escalate_trust_and_a_rejection_reverts_it() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let (_worker, _defs) = start(&fleet, "escalating-worker", supervised(Some(2))).await;
+    let _worker = TestWorker::for_spec(
+        &fleet.queue,
+        "escalating-worker",
+        supervised(Some(2)),
+        WorkerOptions::default(),
+    )
+    .await;
     let c = ControllerHandle::start(fleet.queue.clone(), None).await;
 
     for i in 0..2 {
@@ -254,7 +261,13 @@ async fn a_constraint_violation_fails_the_order_and_leaves_the_remote_untouched(
     let upstream = Upstream::new("app");
     let mut spec = DefinitionSpec::new(&test_agent_image());
     spec.constraints = "  - {constraint_id: no-secrets, witness: no_secrets, value: true, feedback: alert}\n  - {constraint_id: small, witness: max_changed_files, value: 5, feedback: log}".into();
-    let (_worker, _defs) = start(&fleet, "strict-worker", spec).await;
+    let _worker = TestWorker::for_spec(
+        &fleet.queue,
+        "strict-worker",
+        spec,
+        WorkerOptions::default(),
+    )
+    .await;
     let before = upstream.repo().branches(None).unwrap().count();
     let order = order_for(&upstream, "feature", "secret");
     fleet.queue.enqueue(&order, None).await.unwrap();

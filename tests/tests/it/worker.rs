@@ -36,11 +36,10 @@ async fn an_agent_edit_ends_as_a_pushed_branch_holding_that_commit() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let defs = tempfile::tempdir().unwrap();
-    let worker = TestWorker::start(
+    let worker = TestWorker::for_spec(
         &fleet.queue,
         "w-edit",
-        &definition(defs.path(), "edit-worker"),
+        DefinitionSpec::new(&test_agent_image()),
         WorkerOptions::default(),
     )
     .await;
@@ -77,11 +76,10 @@ async fn an_agent_over_its_timeout_is_killed_and_the_order_records_why() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let defs = tempfile::tempdir().unwrap();
-    let _worker = TestWorker::start(
+    let _worker = TestWorker::for_spec(
         &fleet.queue,
         "w-timeout",
-        &definition(defs.path(), "timeout-worker"),
+        DefinitionSpec::new(&test_agent_image()),
         WorkerOptions::default(),
     )
     .await;
@@ -106,11 +104,10 @@ async fn a_cancel_reaches_a_running_order_within_a_heartbeat() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let defs = tempfile::tempdir().unwrap();
-    let _worker = TestWorker::start(
+    let _worker = TestWorker::for_spec(
         &fleet.queue,
         "w-cancel",
-        &definition(defs.path(), "cancel-worker"),
+        DefinitionSpec::new(&test_agent_image()),
         WorkerOptions::default(),
     )
     .await;
@@ -151,11 +148,10 @@ async fn a_missing_branch_or_repository_fails_at_once_with_the_reason() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let defs = tempfile::tempdir().unwrap();
-    let _worker = TestWorker::start(
+    let _worker = TestWorker::for_spec(
         &fleet.queue,
         "w-bad",
-        &definition(defs.path(), "bad-input-worker"),
+        DefinitionSpec::new(&test_agent_image()),
         WorkerOptions::default(),
     )
     .await;
@@ -189,15 +185,14 @@ async fn a_draining_worker_finishes_what_it_runs_and_stops_claiming() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let defs = tempfile::tempdir().unwrap();
     let options = WorkerOptions {
         concurrency: 1,
         ..WorkerOptions::default()
     };
-    let worker = TestWorker::start(
+    let worker = TestWorker::for_spec(
         &fleet.queue,
         "w-drain",
-        &definition(defs.path(), "drain-worker"),
+        DefinitionSpec::new(&test_agent_image()),
         options,
     )
     .await;
@@ -231,15 +226,14 @@ async fn past_its_grace_period_a_draining_worker_hands_orders_back_uncharged() {
     require_docker();
     let fleet = TestFleet::new();
     let upstream = Upstream::new("app");
-    let defs = tempfile::tempdir().unwrap();
     let options = WorkerOptions {
         grace: Duration::from_millis(500),
         ..WorkerOptions::default()
     };
-    let worker = TestWorker::start(
+    let worker = TestWorker::for_spec(
         &fleet.queue,
         "w-handback",
-        &definition(defs.path(), "handback-worker"),
+        DefinitionSpec::new(&test_agent_image()),
         options,
     )
     .await;
